@@ -1,0 +1,10 @@
+//! doorwatch: a terminal security-desk console for cloud access control.
+//!
+//! Data flows one way: `sources` turn vendor payloads into `model::Event`s, the `store`
+//! commits them, `search` queries the store. See DESIGN.md for the contracts.
+
+pub mod config;
+pub mod model;
+pub mod search;
+pub mod sources;
+pub mod store;

@@ -1,0 +1,15 @@
+//! doorflow payloads → unified events. (Being written: see tests/fixtures/doorflow/.)
+
+use super::{ParseContext, ParseError};
+use crate::model::Event;
+use serde_json::Value;
+
+/// Parse one doorflow event object.
+pub fn parse(_ctx: &ParseContext, _item: &Value) -> Result<Event, ParseError> {
+    Err(ParseError::new("doorflow parser not written yet"))
+}
+
+/// If `v` is one of doorflow's list pages, its event items.
+pub fn page_items(_v: &Value) -> Option<Vec<Value>> {
+    None
+}
