@@ -1,0 +1,609 @@
+//! The store: the single source of truth on disk (sled 0.34 behind this module).
+//!
+//! Layout and its reasons are in [`keys`]. In short: events are appended under
+//! time-ordered keys; their cursor and any quarantined payloads go in the same atomic
+//! batch; the dedupe and index postings are kept in memory and written in large sorted
+//! batches, with a journal so that the unwritten tail is rebuilt on open. That is the
+//! layout DESIGN.md measured at ~5x the ingest of one index write per event.
+//!
+//! Nothing outside this module knows about sled.
+
+pub mod codec;
+pub mod keys;
+pub mod terms;
+
+pub use keys::EventKey;
+pub use terms::Index;
+
+use crate::model::{Event, Vendor};
+use crate::sources::fields::fnv1a64;
+use chrono::{DateTime, Utc};
+use keys::{CURSOR, JOURNAL, META, QUARANTINE};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// On-disk format this binary writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Events whose postings may wait in memory before they are written in one batch.
+pub const DEFAULT_POSTING_FLUSH: usize = 20_000;
+
+const TREE: &str = "doorwatch";
+const META_SCHEMA: &str = "schema";
+const META_COUNT: &str = "count";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {path} is in use by another doorwatch process (a daemon or a console); \
+         stop it, or use a different --data-dir"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "the store at {path} was written by a newer doorwatch (format {found}; this binary reads \
+         format {supported}): upgrade doorwatch, or use a different --data-dir"
+    )]
+    NewerFormat { path: PathBuf, found: u32, supported: u32 },
+    #[error(
+        "the store at {path} is damaged ({detail}); move that directory aside and start again \
+         (sources re-fetch their backfill window; `doorwatch import` restores exported history)"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("cannot open the store at {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    #[error("store error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(transparent)]
+    Decode(#[from] codec::DecodeError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A payload that could not be parsed, kept raw with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    pub source: String,
+    pub vendor: Vendor,
+    #[serde(with = "crate::model::ms_time")]
+    pub received_at: DateTime<Utc>,
+    pub error: String,
+    /// The payload exactly as received.
+    pub raw: String,
+}
+
+/// One atomic write: events, the payloads that failed to parse, and the cursor that
+/// covers both. Either all of it is on disk after a crash, or none of it.
+#[derive(Debug, Default)]
+pub struct AppendBatch {
+    pub events: Vec<Event>,
+    pub quarantine: Vec<QuarantineRecord>,
+    /// `(source name, opaque cursor)`.
+    pub cursor: Option<(String, Vec<u8>)>,
+}
+
+/// What an append did.
+#[derive(Debug, Default)]
+pub struct AppendReport {
+    /// Events newly stored, in input order; duplicates are not here.
+    pub stored: Vec<Event>,
+    pub duplicates: usize,
+    pub quarantined: usize,
+}
+
+/// An inclusive range of event keys, read newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    pub lo: EventKey,
+    pub hi: EventKey,
+}
+
+impl KeyRange {
+    pub const ALL: KeyRange = KeyRange { lo: EventKey::MIN, hi: EventKey::MAX };
+
+    /// Events with `since_ms <= occurred_at <= until_ms`.
+    pub fn time(since_ms: Option<i64>, until_ms: Option<i64>) -> KeyRange {
+        KeyRange {
+            lo: since_ms.map_or(EventKey::MIN, |ms| EventKey { ms, idhash: 0 }),
+            hi: until_ms.map_or(EventKey::MAX, |ms| EventKey { ms, idhash: u64::MAX }),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lo > self.hi
+    }
+}
+
+/// How a posting term is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermMatch {
+    Exact(String),
+    /// Every term starting with this text (`kind:door.*`, free-text word prefixes).
+    Prefix(String),
+}
+
+/// State kept in memory between posting flushes; rebuilt from the journal on open.
+#[derive(Default)]
+struct Pending {
+    postings: BTreeSet<Vec<u8>>,
+    /// id hash → primary keys of events not yet in the `D` region.
+    dedupe: HashMap<u64, Vec<EventKey>>,
+    journal: Vec<[u8; 9]>,
+    next_journal_seq: u64,
+    next_quarantine_seq: u64,
+    count: u64,
+}
+
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    path: PathBuf,
+    pending: Mutex<Pending>,
+    posting_flush: usize,
+}
+
+/// Options for [`Store::open_with`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// sled's page cache, bytes.
+    pub cache_capacity: u64,
+    /// Events buffered before postings are written.
+    pub posting_flush: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity: 64 * 1024 * 1024,
+            posting_flush: DEFAULT_POSTING_FLUSH,
+        }
+    }
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    pub fn open_with(dir: &Path, opts: StoreOptions) -> Result<Store> {
+        let path = dir.join("store");
+        std::fs::create_dir_all(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(opts.cache_capacity)
+            .flush_every_ms(Some(1000))
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| open_error(&path, e))?;
+        let tree = db.open_tree(TREE).map_err(|e| open_error(&path, e))?;
+        let store = Store {
+            db,
+            tree,
+            path,
+            pending: Mutex::new(Pending::default()),
+            posting_flush: opts.posting_flush.max(1),
+        };
+        store.check_schema()?;
+        store.load_pending()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic while holding the lock leaves the pending sets consistent enough
+        // (they only grow after a successful batch), so a poisoned lock is usable.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let key = keys::named(META, META_SCHEMA);
+        match self.tree.get(&key)? {
+            Some(v) => {
+                let found = v
+                    .as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| self.corrupt("schema version is unreadable"))?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerFormat {
+                        path: self.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None => {
+                self.tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+                Ok(())
+            }
+        }
+    }
+
+    fn corrupt(&self, detail: &str) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), detail: detail.into() }
+    }
+
+    /// Rebuild in-memory postings for journaled events (written, not yet indexed).
+    fn load_pending(&self) -> Result<()> {
+        let mut p = self.lock();
+        p.count = match self.tree.get(keys::named(META, META_COUNT))? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| self.corrupt("event count is unreadable"))?),
+            None => 0,
+        };
+        p.next_quarantine_seq = last_seq(&self.tree, QUARANTINE)?.map_or(0, |s| s + 1);
+        p.next_journal_seq = last_seq(&self.tree, JOURNAL)?.map_or(0, |s| s + 1);
+        for item in self.tree.scan_prefix([JOURNAL]) {
+            let (jk, v) = item?;
+            let key = EventKey::from_bytes(&v).ok_or_else(|| self.corrupt("journal entry"))?;
+            let event = self.get(key)?.ok_or_else(|| self.corrupt("journal points at a missing event"))?;
+            p.journal.push(jk.as_ref().try_into().map_err(|_| self.corrupt("journal key"))?);
+            add_pending(&mut p, key, &event);
+        }
+        Ok(())
+    }
+
+    /// Number of events stored.
+    pub fn len(&self) -> u64 {
+        self.lock().count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Commit a batch atomically; events already stored (same id) are skipped.
+    pub fn append(&self, batch: AppendBatch) -> Result<AppendReport> {
+        let mut p = self.lock();
+        let mut writes = sled::Batch::default();
+        let mut report = AppendReport::default();
+        let mut seen_here: HashSet<String> = HashSet::new();
+        let mut new_keys = Vec::new();
+        let mut next_journal = p.next_journal_seq;
+        for mut event in batch.events {
+            event.occurred_at = crate::model::to_ms(event.occurred_at);
+            event.received_at = crate::model::to_ms(event.received_at);
+            if !seen_here.insert(event.id.clone()) {
+                report.duplicates += 1;
+                continue;
+            }
+            let Some(key) = self.free_key_for(&p, &event)? else {
+                report.duplicates += 1;
+                continue;
+            };
+            writes.insert(key.primary(), codec::encode(&event));
+            let jk = keys::seq_key(JOURNAL, next_journal);
+            next_journal += 1;
+            writes.insert(&jk, &key.to_bytes());
+            new_keys.push((key, jk));
+            report.stored.push(event);
+        }
+        let mut next_q = p.next_quarantine_seq;
+        for q in &batch.quarantine {
+            let v = serde_json::to_vec(q).unwrap_or_default();
+            writes.insert(&keys::seq_key(QUARANTINE, next_q), v);
+            next_q += 1;
+        }
+        report.quarantined = batch.quarantine.len();
+        if let Some((source, cursor)) = &batch.cursor {
+            writes.insert(keys::named(CURSOR, source), cursor.as_slice());
+        }
+        let count = p.count + report.stored.len() as u64;
+        writes.insert(keys::named(META, META_COUNT), &count.to_be_bytes());
+        self.tree.apply_batch(writes)?;
+
+        p.count = count;
+        p.next_journal_seq = next_journal;
+        p.next_quarantine_seq = next_q;
+        for ((key, jk), event) in new_keys.into_iter().zip(&report.stored) {
+            p.journal.push(jk);
+            add_pending(&mut p, key, event);
+        }
+        if p.journal.len() >= self.posting_flush {
+            self.write_postings(&mut p)?;
+        }
+        Ok(report)
+    }
+
+    /// The key to store `event` under, or `None` when an event with its id is stored.
+    fn free_key_for(&self, p: &Pending, event: &Event) -> Result<Option<EventKey>> {
+        let idhash = fnv1a64(event.id.as_bytes());
+        // Stored under another time (a re-delivery with a new timestamp)?
+        let on_disk = self.tree.scan_prefix(keys::dedupe_prefix(idhash)).keys().map(|k| {
+            k.map_err(StoreError::from).and_then(|k| {
+                keys::dedupe_target(&k).ok_or_else(|| self.corrupt("dedupe entry"))
+            })
+        });
+        let in_memory = p.dedupe.get(&idhash).into_iter().flatten().copied().map(Ok);
+        for candidate in in_memory.chain(on_disk) {
+            if self.id_at(candidate?)?.as_deref() == Some(event.id.as_str()) {
+                return Ok(None);
+            }
+        }
+        // A different id with the same hash at the same millisecond is a 64-bit hash
+        // collision; probe the next hash values rather than overwrite.
+        let mut key = EventKey { ms: event.occurred_at.timestamp_millis(), idhash };
+        for _ in 0..16 {
+            match self.id_at(key)? {
+                None => return Ok(Some(key)),
+                Some(id) if id == event.id => return Ok(None),
+                Some(_) => key.idhash = key.idhash.wrapping_add(1),
+            }
+        }
+        Err(self.corrupt("too many id hash collisions at one millisecond"))
+    }
+
+    fn id_at(&self, key: EventKey) -> Result<Option<String>> {
+        match self.tree.get(key.primary())? {
+            Some(v) => Ok(Some(codec::decode_id(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Write buffered postings and dedupe entries in one sorted batch and drop the
+    /// journal entries they cover.
+    fn write_postings(&self, p: &mut Pending) -> Result<()> {
+        if p.journal.is_empty() {
+            return Ok(());
+        }
+        let mut writes = sled::Batch::default();
+        for k in &p.postings {
+            writes.insert(k.as_slice(), &[]);
+        }
+        for (idhash, targets) in &p.dedupe {
+            for key in targets {
+                writes.insert(dedupe_key(*idhash, *key), &[]);
+            }
+        }
+        for jk in &p.journal {
+            writes.remove(jk);
+        }
+        self.tree.apply_batch(writes)?;
+        p.postings.clear();
+        p.dedupe.clear();
+        p.journal.clear();
+        Ok(())
+    }
+
+    /// Write buffered postings and make everything durable.
+    pub fn flush(&self) -> Result<()> {
+        let mut p = self.lock();
+        self.write_postings(&mut p)?;
+        drop(p);
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The saved cursor of a source.
+    pub fn cursor(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(keys::named(CURSOR, source))?.map(|v| v.to_vec()))
+    }
+
+    /// One event by key.
+    pub fn get(&self, key: EventKey) -> Result<Option<Event>> {
+        match self.tree.get(key.primary())? {
+            Some(v) => Ok(Some(codec::decode(key.ms, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Events in `range`, newest first.
+    pub fn scan(&self, range: KeyRange) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
+        let iter = (!range.is_empty()).then(|| self.tree.range(range.lo.primary()..=range.hi.primary()).rev());
+        iter.into_iter().flatten().map(|item| {
+            let (k, v) = item?;
+            let key = EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?;
+            Ok((key, codec::decode(key.ms, &v)?))
+        })
+    }
+
+    /// Keys of events filed under `index`/`term` within `range`, newest first, each once.
+    /// `None` when a prefix matches more than `max_terms` distinct terms (too broad to
+    /// be worth merging; the caller filters another way).
+    pub fn postings(
+        &self,
+        index: Index,
+        term: &TermMatch,
+        range: KeyRange,
+        max_terms: usize,
+    ) -> Result<Option<PostingIter>> {
+        if range.is_empty() {
+            return Ok(Some(PostingIter::new(Vec::new())));
+        }
+        let terms = match term {
+            TermMatch::Exact(t) => vec![t.clone()],
+            TermMatch::Prefix(prefix) => match self.terms_with_prefix(index, prefix, max_terms)? {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+        };
+        let p = self.lock();
+        let mut sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>> = Vec::with_capacity(terms.len() * 2);
+        for t in &terms {
+            let lo = keys::posting(index.byte(), t, range.lo);
+            let hi = keys::posting(index.byte(), t, range.hi);
+            let mem: Vec<Result<EventKey>> = p
+                .postings
+                .range(lo.clone()..=hi.clone())
+                .rev()
+                .filter_map(|k| keys::posting_target(k))
+                .map(Ok)
+                .collect();
+            sources.push(Box::new(mem.into_iter()));
+            sources.push(Box::new(self.tree.range(lo..=hi).keys().rev().map(|k| {
+                let k = k?;
+                keys::posting_target(&k).ok_or_else(|| codec::DecodeError("bad posting key").into())
+            })));
+        }
+        Ok(Some(PostingIter::new(sources)))
+    }
+
+    /// Distinct terms of an index that start with `prefix`, at most `max` of them.
+    fn terms_with_prefix(&self, index: Index, prefix: &str, max: usize) -> Result<Option<Vec<String>>> {
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut start = vec![keys::POSTING, index.byte()];
+        start.extend_from_slice(prefix.as_bytes());
+        let head = start.len();
+        // Skip-scan: one seek per distinct term, not one step per posting.
+        let mut from = start.clone();
+        loop {
+            let Some(item) = self.tree.range(from.clone()..).next() else { break };
+            let (k, _) = item?;
+            if !k.starts_with(&start) {
+                break;
+            }
+            let Some(end) = k[head..].iter().position(|b| *b == 0) else { break };
+            let term = &k[2..head + end];
+            found.insert(String::from_utf8_lossy(term).into_owned());
+            if found.len() > max {
+                return Ok(None);
+            }
+            from = k[..head + end].to_vec();
+            from.push(1);
+        }
+        let p = self.lock();
+        for k in p.postings.range(start.clone()..) {
+            if !k.starts_with(&start) {
+                break;
+            }
+            if let Some(end) = k[head..].iter().position(|b| *b == 0) {
+                found.insert(String::from_utf8_lossy(&k[2..head + end]).into_owned());
+                if found.len() > max {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(found.into_iter().collect()))
+    }
+
+    /// Every quarantined payload, oldest first.
+    pub fn quarantined(&self) -> Result<Vec<QuarantineRecord>> {
+        self.tree
+            .scan_prefix([QUARANTINE])
+            .values()
+            .map(|v| {
+                let v = v?;
+                serde_json::from_slice(&v).map_err(|_| self.corrupt("quarantine record"))
+            })
+            .collect()
+    }
+
+    pub fn quarantine_count(&self) -> Result<usize> {
+        Ok(self.tree.scan_prefix([QUARANTINE]).count())
+    }
+
+    /// Bytes on disk, as sled reports them.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Best effort: a clean close leaves no journal to replay on the next open.
+        if let Err(e) = self.flush() {
+            tracing::warn!("store flush on close failed: {e}");
+        }
+    }
+}
+
+fn dedupe_key(idhash: u64, target: EventKey) -> Vec<u8> {
+    let mut k = keys::dedupe_prefix(idhash);
+    k.extend_from_slice(&target.to_bytes());
+    k
+}
+
+fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
+    for (index, term) in terms::event_terms(event) {
+        p.postings.insert(keys::posting(index.byte(), &term, key));
+    }
+    p.dedupe
+        .entry(fnv1a64(event.id.as_bytes()))
+        .or_default()
+        .push(key);
+}
+
+fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {
+    Ok(match tree.scan_prefix([prefix]).keys().next_back() {
+        Some(k) => {
+            let k = k?;
+            k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+        }
+        None => None,
+    })
+}
+
+fn open_error(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
+        {
+            StoreError::Locked { path: path.to_path_buf() }
+        }
+        sled::Error::Corruption { .. } => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        other => StoreError::Open {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// A newest-first merge of several newest-first key streams, each key once.
+pub struct PostingIter {
+    sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>>,
+    heads: BinaryHeap<(EventKey, usize)>,
+    primed: bool,
+    last: Option<EventKey>,
+    error: Option<StoreError>,
+}
+
+impl PostingIter {
+    fn new(sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>>) -> Self {
+        PostingIter { sources, heads: BinaryHeap::new(), primed: false, last: None, error: None }
+    }
+
+    fn pull(&mut self, i: usize) {
+        match self.sources[i].next() {
+            Some(Ok(k)) => self.heads.push((k, i)),
+            Some(Err(e)) => self.error = Some(e),
+            None => {}
+        }
+    }
+}
+
+impl Iterator for PostingIter {
+    type Item = Result<EventKey>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.primed {
+            self.primed = true;
+            for i in 0..self.sources.len() {
+                self.pull(i);
+            }
+        }
+        loop {
+            if let Some(e) = self.error.take() {
+                return Some(Err(e));
+            }
+            let (key, i) = self.heads.pop()?;
+            self.pull(i);
+            if self.last != Some(key) {
+                self.last = Some(key);
+                return Some(Ok(key));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! What an event is indexed under: one term list per index.
+//!
+//! The search module asks for postings with the same functions, so the terms a query
+//! looks up and the terms an event was filed under cannot drift apart.
+
+use crate::model::{Event, Ref};
+
+/// The secondary indexes. The byte is part of every posting key: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Index {
+    Door = b'd',
+    Person = b'p',
+    Controller = b'c',
+    Site = b's',
+    Kind = b'k',
+    Vendor = b'v',
+    Source = b'o',
+    Severity = b'y',
+    /// Words of the summary, ref names and vendor type (free text).
+    Word = b'w',
+}
+
+impl Index {
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Term for a ref's exact id.
+pub fn ref_id_term(id: &str) -> String {
+    format!("i:{}", clean(id))
+}
+
+/// Term for a ref's whole name, case-folded.
+pub fn ref_name_term(name: &str) -> String {
+    format!("n:{}", clean(&name.to_lowercase()))
+}
+
+/// Term for one word of a ref's name.
+pub fn ref_word_term(word: &str) -> String {
+    format!("w:{}", clean(word))
+}
+
+/// Longest word that is indexed; longer tokens are mostly ids and payload noise.
+const MAX_WORD: usize = 48;
+
+/// Case-folded alphanumeric words of a text, in order, duplicates kept.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() <= MAX_WORD)
+        .map(str::to_lowercase)
+}
+
+/// Terms may not hold the 0x00 that ends them in a key.
+fn clean(s: &str) -> String {
+    s.replace('\0', "")
+}
+
+fn ref_terms(r: &Ref, out: &mut Vec<String>) {
+    out.push(ref_id_term(&r.id));
+    if let Some(name) = &r.name {
+        out.push(ref_name_term(name));
+        for w in words(name) {
+            let t = ref_word_term(&w);
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+}
+
+/// Every (index, term) an event is filed under.
+pub fn event_terms(e: &Event) -> Vec<(Index, String)> {
+    let mut out = Vec::with_capacity(24);
+    for (index, r) in [
+        (Index::Door, &e.door),
+        (Index::Person, &e.person),
+        (Index::Controller, &e.controller),
+        (Index::Site, &e.site),
+    ] {
+        if let Some(r) = r {
+            let mut ts = Vec::new();
+            ref_terms(r, &mut ts);
+            out.extend(ts.into_iter().map(|t| (index, t)));
+        }
+    }
+    out.push((Index::Kind, e.kind.name().into_owned()));
+    out.push((Index::Vendor, e.vendor.as_str().to_string()));
+    out.push((Index::Source, clean(&e.source)));
+    out.push((Index::Severity, e.severity.as_str().to_string()));
+    let mut seen: Vec<String> = Vec::new();
+    for w in text_words(e) {
+        if !seen.contains(&w) {
+            seen.push(w);
+        }
+    }
+    out.extend(seen.into_iter().map(|w| (Index::Word, clean(&w))));
+    out
+}
+
+/// The words free text matches against: summary, every ref name, the vendor type.
+pub fn text_words(e: &Event) -> impl Iterator<Item = String> + '_ {
+    let names = e.refs().into_iter().filter_map(|(_, r)| r?.name.as_deref());
+    words(&e.summary)
+        .chain(names.flat_map(words))
+        .chain(words(&e.vendor_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventKind, Severity, Vendor};
+    use chrono::Utc;
+
+    #[test]
+    fn an_event_is_filed_under_ids_names_words_and_text() {
+        let e = Event {
+            id: "hq:1".into(),
+            source: "hq".into(),
+            vendor: Vendor::Pdk,
+            occurred_at: Utc::now(),
+            received_at: Utc::now(),
+            kind: EventKind::AccessDenied,
+            vendor_type: "device.request.denied".into(),
+            severity: Severity::Warning,
+            door: Some(Ref::new("D-1", Some("Server Room"))),
+            controller: None,
+            person: Some(Ref::new("p9", Some("Jane Roe"))),
+            site: None,
+            credential: None,
+            success: Some(false),
+            summary: "Jane Roe denied at Server Room".into(),
+            raw: serde_json::Value::Null,
+        };
+        let terms = event_terms(&e);
+        let has = |i: Index, t: &str| terms.iter().any(|(ii, tt)| *ii == i && tt == t);
+        assert!(has(Index::Door, "i:D-1"));
+        assert!(has(Index::Door, "n:server room"));
+        assert!(has(Index::Door, "w:server"));
+        assert!(has(Index::Person, "w:roe"));
+        assert!(has(Index::Kind, "access.denied"));
+        assert!(has(Index::Severity, "warning"));
+        assert!(has(Index::Word, "denied"));
+        assert!(has(Index::Word, "device"));
+        let denied = terms.iter().filter(|(i, t)| *i == Index::Word && t == "denied").count();
+        assert_eq!(denied, 1, "words are filed once per event");
+    }
+}

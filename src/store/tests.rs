@@ -1,0 +1,222 @@
+use super::*;
+use crate::model::{EventKind, Ref, Severity};
+use chrono::TimeZone;
+
+fn ev(source: &str, vid: &str, ms: i64, door: &str, kind: EventKind) -> Event {
+    Event {
+        id: Event::make_id(source, vid),
+        source: source.into(),
+        vendor: Vendor::Pdk,
+        occurred_at: Utc.timestamp_millis_opt(ms).unwrap(),
+        received_at: Utc.timestamp_millis_opt(ms + 5).unwrap(),
+        kind,
+        vendor_type: "device.request.allowed".into(),
+        severity: Severity::Info,
+        door: Some(Ref::new(format!("id-{door}"), Some(door))),
+        controller: None,
+        person: Some(Ref::new("p1", Some("Jane Roe"))),
+        site: None,
+        credential: None,
+        success: Some(true),
+        summary: format!("Jane Roe granted at {door}"),
+        raw: serde_json::json!({"vid": vid}),
+    }
+}
+
+fn batch(events: Vec<Event>) -> AppendBatch {
+    AppendBatch { events, ..Default::default() }
+}
+
+fn small(dir: &Path) -> Store {
+    Store::open_with(dir, StoreOptions { posting_flush: 3, ..Default::default() }).unwrap()
+}
+
+fn keys_of(store: &Store, index: Index, term: TermMatch) -> Vec<i64> {
+    store
+        .postings(index, &term, KeyRange::ALL, 100)
+        .unwrap()
+        .unwrap()
+        .map(|k| k.unwrap().ms)
+        .collect()
+}
+
+#[test]
+fn the_same_event_twice_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    let e = ev("hq", "1", 1000, "Lobby", EventKind::AccessGranted);
+    let r = store.append(batch(vec![e.clone(), e.clone()])).unwrap();
+    assert_eq!((r.stored.len(), r.duplicates), (1, 1));
+    let r = store.append(batch(vec![e.clone()])).unwrap();
+    assert_eq!((r.stored.len(), r.duplicates), (0, 1));
+    // Re-delivered with another timestamp (vendor clock moved): still one event.
+    let mut moved = e.clone();
+    moved.occurred_at = Utc.timestamp_millis_opt(99_000).unwrap();
+    let r = store.append(batch(vec![moved])).unwrap();
+    assert_eq!((r.stored.len(), r.duplicates), (0, 1));
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn dedupe_holds_across_posting_flushes_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<Event> = (0..10).map(|i| ev("hq", &i.to_string(), 1000 + i, "Lobby", EventKind::AccessGranted)).collect();
+    {
+        let store = small(dir.path());
+        store.append(batch(events[..7].to_vec())).unwrap();
+        // Dropped without an explicit flush: the journal must cover the tail.
+    }
+    let store = small(dir.path());
+    let r = store.append(batch(events.clone())).unwrap();
+    assert_eq!((r.stored.len(), r.duplicates), (3, 7));
+    assert_eq!(store.len(), 10);
+    let mut moved = events[8].clone();
+    moved.occurred_at = Utc.timestamp_millis_opt(5).unwrap();
+    assert_eq!(store.append(batch(vec![moved])).unwrap().duplicates, 1);
+}
+
+#[test]
+fn postings_survive_a_crash_before_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, ..Default::default() }).unwrap();
+        store
+            .append(batch(vec![
+                ev("hq", "a", 10, "Server Room", EventKind::DoorForcedOpen),
+                ev("hq", "b", 20, "Lobby", EventKind::AccessGranted),
+            ]))
+            .unwrap();
+        store.db.flush().unwrap();
+        // Simulate kill -9: skip Drop, so postings stay unwritten (journal only).
+        std::mem::forget(store);
+    }
+    // sled's own lock is released when the process dies; in one process the leaked
+    // handle still holds it, so open a copy of the files instead.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&dir.path().join("store"), &copy.path().join("store"));
+    let store = Store::open(copy.path()).unwrap();
+    assert_eq!(keys_of(&store, Index::Door, TermMatch::Exact(terms::ref_name_term("server room"))), vec![10]);
+    assert_eq!(keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())), vec![10]);
+    assert_eq!(keys_of(&store, Index::Person, TermMatch::Exact(terms::ref_word_term("roe"))), vec![20, 10]);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn postings_merge_memory_and_disk_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    for i in 0..8 {
+        let kind = if i % 2 == 0 { EventKind::DoorOpened } else { EventKind::DoorClosed };
+        store.append(batch(vec![ev("hq", &i.to_string(), 100 * (8 - i), "Lobby", kind)])).unwrap();
+    }
+    assert_eq!(keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())), vec![800, 700, 600, 500, 400, 300, 200, 100]);
+    assert_eq!(keys_of(&store, Index::Kind, TermMatch::Exact("door.closed".into())), vec![700, 500, 300, 100]);
+    let ranged: Vec<i64> = store
+        .postings(Index::Kind, &TermMatch::Prefix("door.".into()), KeyRange::time(Some(300), Some(600)), 10)
+        .unwrap()
+        .unwrap()
+        .map(|k| k.unwrap().ms)
+        .collect();
+    assert_eq!(ranged, vec![600, 500, 400, 300]);
+    let all: Vec<i64> = store.scan(KeyRange::ALL).map(|r| r.unwrap().0.ms).collect();
+    assert_eq!(all, vec![800, 700, 600, 500, 400, 300, 200, 100]);
+}
+
+#[test]
+fn too_broad_prefix_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    store
+        .append(batch(vec![
+            ev("hq", "1", 1, "Alpha", EventKind::DoorOpened),
+            ev("hq", "2", 2, "Alps", EventKind::DoorOpened),
+            ev("hq", "3", 3, "Altitude", EventKind::DoorOpened),
+        ]))
+        .unwrap();
+    assert!(store.postings(Index::Word, &TermMatch::Prefix("al".into()), KeyRange::ALL, 2).unwrap().is_none());
+    assert_eq!(keys_of(&store, Index::Word, TermMatch::Prefix("alp".into())), vec![2, 1]);
+}
+
+#[test]
+fn cursor_and_quarantine_commit_with_events() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = small(dir.path());
+        let q = QuarantineRecord {
+            source: "hq".into(),
+            vendor: Vendor::Pdk,
+            received_at: Utc.timestamp_millis_opt(7).unwrap(),
+            error: "not JSON".into(),
+            raw: "{{{".into(),
+        };
+        let r = store
+            .append(AppendBatch {
+                events: vec![ev("hq", "1", 1, "Lobby", EventKind::DoorOpened)],
+                quarantine: vec![q.clone()],
+                cursor: Some(("hq".into(), b"page-2".to_vec())),
+            })
+            .unwrap();
+        assert_eq!(r.quarantined, 1);
+        assert_eq!(store.quarantined().unwrap(), vec![q]);
+    }
+    let store = small(dir.path());
+    assert_eq!(store.cursor("hq").unwrap().as_deref(), Some(&b"page-2"[..]));
+    assert_eq!(store.cursor("other").unwrap(), None);
+    assert_eq!(store.quarantine_count().unwrap(), 1);
+    // Sequence numbers continue after reopen instead of overwriting.
+    store
+        .append(AppendBatch {
+            quarantine: vec![QuarantineRecord {
+                source: "hq".into(),
+                vendor: Vendor::Pdk,
+                received_at: Utc::now(),
+                error: "again".into(),
+                raw: "x".into(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(store.quarantine_count().unwrap(), 2);
+}
+
+#[test]
+fn a_newer_format_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = small(dir.path());
+        store.tree.insert(keys::named(META, META_SCHEMA), &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("must refuse");
+    assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+    assert!(err.to_string().contains("newer doorwatch"), "{err}");
+}
+
+#[test]
+fn a_second_open_reports_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = small(dir.path());
+    let err = Store::open(dir.path()).err().expect("second open must fail");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn events_round_trip_through_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    let e = ev("hq", "1", 1_700_000_000_123, "Lobby", EventKind::AccessGranted);
+    store.append(batch(vec![e.clone()])).unwrap();
+    let (_, back) = store.scan(KeyRange::ALL).next().unwrap().unwrap();
+    assert_eq!(back, e);
+}
