@@ -216,6 +216,36 @@ pub mod ms_time {
     }
 }
 
+/// `1d12h30m`: digits followed by a unit, repeated.
+pub fn parse_duration(v: &str) -> Option<chrono::Duration> {
+    let mut total = chrono::Duration::zero();
+    let mut rest = v;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => chrono::Duration::try_milliseconds(n)?,
+            "s" => chrono::Duration::try_seconds(n)?,
+            "m" | "min" => chrono::Duration::try_minutes(n)?,
+            "h" => chrono::Duration::try_hours(n)?,
+            "d" => chrono::Duration::try_days(n)?,
+            "w" => chrono::Duration::try_weeks(n)?,
+            _ => return None,
+        };
+        total = total.checked_add(&part)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +293,18 @@ mod tests {
         let e = sample();
         let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1d12h"), Some(chrono::Duration::hours(36)));
+        assert_eq!(parse_duration("90s"), Some(chrono::Duration::seconds(90)));
+        assert_eq!(parse_duration("2w"), Some(chrono::Duration::days(14)));
+        assert_eq!(parse_duration("0s"), Some(chrono::Duration::zero()));
+        assert_eq!(parse_duration("h"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
     }
 
     #[test]

@@ -404,26 +404,32 @@ impl Store {
         })
     }
 
-    /// Keys of events filed under `index`/`term` within `range`, newest first, each once.
+    /// Keys of events filed under `index`/`matches` within `range`, newest first, each once.
     /// `None` when a prefix matches more than `max_terms` distinct terms (too broad to
     /// be worth merging; the caller filters another way).
+    /// Several `matches` are a union: an event filed under any of them comes back once.
     pub fn postings(
         &self,
         index: Index,
-        term: &TermMatch,
+        matches: &[TermMatch],
         range: KeyRange,
         max_terms: usize,
     ) -> Result<Option<PostingIter>> {
         if range.is_empty() {
             return Ok(Some(PostingIter::new(Vec::new())));
         }
-        let terms = match term {
-            TermMatch::Exact(t) => vec![t.clone()],
-            TermMatch::Prefix(prefix) => match self.terms_with_prefix(index, prefix, max_terms)? {
-                Some(t) => t,
-                None => return Ok(None),
-            },
-        };
+        let mut terms = BTreeSet::new();
+        for m in matches {
+            match m {
+                TermMatch::Exact(t) => {
+                    terms.insert(t.clone());
+                }
+                TermMatch::Prefix(prefix) => match self.terms_with_prefix(index, prefix, max_terms)? {
+                    Some(t) => terms.extend(t),
+                    None => return Ok(None),
+                },
+            }
+        }
         let p = self.lock();
         let mut sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>> = Vec::with_capacity(terms.len() * 2);
         for t in &terms {

@@ -33,7 +33,7 @@ fn small(dir: &Path) -> Store {
 
 fn keys_of(store: &Store, index: Index, term: TermMatch) -> Vec<i64> {
     store
-        .postings(index, &term, KeyRange::ALL, 100)
+        .postings(index, &[term], KeyRange::ALL, 100)
         .unwrap()
         .unwrap()
         .map(|k| k.unwrap().ms)
@@ -124,7 +124,7 @@ fn postings_merge_memory_and_disk_newest_first() {
     assert_eq!(keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())), vec![800, 700, 600, 500, 400, 300, 200, 100]);
     assert_eq!(keys_of(&store, Index::Kind, TermMatch::Exact("door.closed".into())), vec![700, 500, 300, 100]);
     let ranged: Vec<i64> = store
-        .postings(Index::Kind, &TermMatch::Prefix("door.".into()), KeyRange::time(Some(300), Some(600)), 10)
+        .postings(Index::Kind, &[TermMatch::Prefix("door.".into())], KeyRange::time(Some(300), Some(600)), 10)
         .unwrap()
         .unwrap()
         .map(|k| k.unwrap().ms)
@@ -145,7 +145,7 @@ fn too_broad_prefix_is_refused() {
             ev("hq", "3", 3, "Altitude", EventKind::DoorOpened),
         ]))
         .unwrap();
-    assert!(store.postings(Index::Word, &TermMatch::Prefix("al".into()), KeyRange::ALL, 2).unwrap().is_none());
+    assert!(store.postings(Index::Word, &[TermMatch::Prefix("al".into())], KeyRange::ALL, 2).unwrap().is_none());
     assert_eq!(keys_of(&store, Index::Word, TermMatch::Prefix("alp".into())), vec![2, 1]);
 }
 

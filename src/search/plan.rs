@@ -1,0 +1,235 @@
+//! Planning and running a query against the store.
+//!
+//! Every indexable clause offers an access path (a union of posting lists). The
+//! planner counts each path's postings inside the time range, up to a cap, and drives
+//! the query from the smallest; every other clause is checked on the events it yields.
+//! A full scan happens only when the query has neither an indexable clause nor a time
+//! range (the empty query, or only text too common to index).
+
+use super::parse::{Clause, KindMatch, Query};
+use crate::model::{Event, RefField};
+use crate::store::terms::{self, Index};
+use crate::store::{EventKey, KeyRange, Result, Store, TermMatch};
+
+/// Postings counted per path when choosing; beyond it a path is "big".
+const ESTIMATE_CAP: usize = 2_000;
+/// A free-text prefix that matches more distinct words than this is not used as a path.
+const MAX_PREFIX_TERMS: usize = 256;
+
+/// How a query reads the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    /// Walk one index's postings (a union of terms) newest first.
+    Index {
+        index: Index,
+        matches: Vec<TermMatch>,
+        /// Postings counted in range, capped at `ESTIMATE_CAP`.
+        estimate: usize,
+    },
+    /// Walk the primary tree inside the query's time range.
+    TimeScan,
+    /// Walk all history: only for queries with nothing to narrow by.
+    FullScan,
+}
+
+/// One page of results, newest first, and where the next page starts (if there is one).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub events: Vec<(EventKey, Event)>,
+    /// Pass as `before` to get the next (older) page.
+    pub next: Option<EventKey>,
+    pub access: Access,
+}
+
+fn ref_index(field: RefField) -> Index {
+    match field {
+        RefField::Door => Index::Door,
+        RefField::Person => Index::Person,
+        RefField::Controller => Index::Controller,
+        RefField::Site => Index::Site,
+    }
+}
+
+fn longest_word(value: &str) -> Option<String> {
+    terms::words(value).max_by_key(|w| w.len())
+}
+
+/// The access path a clause offers, if any.
+fn path(clause: &Clause) -> Option<(Index, Vec<TermMatch>)> {
+    Some(match clause {
+        Clause::Ref { field, value, quoted } => {
+            let mut m = vec![TermMatch::Exact(terms::ref_id_term(value))];
+            if *quoted {
+                m.push(TermMatch::Exact(terms::ref_name_term(value)));
+            } else if let Some(w) = longest_word(value) {
+                m.push(TermMatch::Exact(terms::ref_word_term(&w)));
+            }
+            (ref_index(*field), m)
+        }
+        Clause::Kind(KindMatch::Exact(k)) => (Index::Kind, vec![TermMatch::Exact(k.clone())]),
+        Clause::Kind(KindMatch::Prefix(p)) => (Index::Kind, vec![TermMatch::Prefix(p.clone())]),
+        Clause::Vendor(v) => (Index::Vendor, vec![TermMatch::Exact(v.as_str().into())]),
+        Clause::Source(s) => (Index::Source, vec![TermMatch::Exact(s.clone())]),
+        Clause::Severity(s) => (Index::Severity, vec![TermMatch::Exact(s.as_str().into())]),
+        Clause::Text { value, .. } => (Index::Word, vec![TermMatch::Prefix(longest_word(value)?)]),
+    })
+}
+
+fn range_of(q: &Query, before: Option<EventKey>) -> KeyRange {
+    let mut range = KeyRange::time(
+        q.since.map(|t| t.timestamp_millis()),
+        q.until.map(|t| t.timestamp_millis()),
+    );
+    if let Some(b) = before {
+        match b.pred() {
+            Some(p) if p < range.hi => range.hi = p,
+            Some(_) => {}
+            None => range.hi = EventKey::MIN,
+        }
+        if b == EventKey::MIN {
+            range.lo = EventKey::MAX;
+        }
+    }
+    range
+}
+
+/// Choose the access path for `q` (see the module docs).
+pub fn explain(store: &Store, q: &Query) -> Result<Access> {
+    choose(store, q, range_of(q, None))
+}
+
+fn choose(store: &Store, q: &Query, range: KeyRange) -> Result<Access> {
+    let mut best: Option<Access> = None;
+    for clause in &q.clauses {
+        let Some((index, matches)) = path(clause) else { continue };
+        let Some(iter) = store.postings(index, &matches, range, MAX_PREFIX_TERMS)? else { continue };
+        let mut estimate = 0;
+        for k in iter.take(ESTIMATE_CAP) {
+            k?;
+            estimate += 1;
+        }
+        let better = match &best {
+            Some(Access::Index { estimate: e, .. }) => estimate < *e,
+            _ => true,
+        };
+        if better {
+            best = Some(Access::Index { index, matches, estimate });
+        }
+        if estimate == 0 {
+            break;
+        }
+    }
+    Ok(best.unwrap_or(if q.since.is_some() || q.until.is_some() {
+        Access::TimeScan
+    } else {
+        Access::FullScan
+    }))
+}
+
+/// Run `q`: up to `limit` events older than `before` (all when `None`), newest first.
+pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>) -> Result<Page> {
+    let range = range_of(q, before);
+    let access = choose(store, q, range)?;
+    let mut events = Vec::new();
+    let mut next = None;
+    if limit == 0 || range.is_empty() {
+        return Ok(Page { events, next, access });
+    }
+    let mut take = |key: EventKey, e: Event| -> bool {
+        if q.clauses.iter().all(|c| matches(c, &e)) {
+            if events.len() == limit {
+                next = events.last().map(|(k, _): &(EventKey, Event)| *k);
+                return false;
+            }
+            events.push((key, e));
+        }
+        true
+    };
+    match &access {
+        Access::Index { index, matches, estimate } => {
+            if *estimate > 0 {
+                let iter = store
+                    .postings(*index, matches, range, MAX_PREFIX_TERMS)?
+                    .into_iter()
+                    .flatten();
+                for key in iter {
+                    let key = key?;
+                    // A posting without its event would be a store bug; skip, don't fail.
+                    let Some(e) = store.get(key)? else { continue };
+                    if !take(key, e) {
+                        break;
+                    }
+                }
+            }
+        }
+        Access::TimeScan | Access::FullScan => {
+            for item in store.scan(range) {
+                let (key, e) = item?;
+                if !take(key, e) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Page { events, next, access })
+}
+
+/// Does one clause hold for an event? The definition of the language's semantics;
+/// the indexes only narrow down where to look.
+pub fn matches(clause: &Clause, e: &Event) -> bool {
+    match clause {
+        Clause::Ref { field, value, quoted } => {
+            let Some(r) = e.refs().into_iter().find(|(f, _)| f == field).and_then(|(_, r)| r) else {
+                return false;
+            };
+            if r.id == *value {
+                return true;
+            }
+            let Some(name) = &r.name else { return false };
+            if *quoted {
+                name.to_lowercase() == value.to_lowercase()
+            } else {
+                let name_words: Vec<String> = terms::words(name).collect();
+                let mut want = terms::words(value).peekable();
+                want.peek().is_some() && want.all(|w| name_words.contains(&w))
+            }
+        }
+        Clause::Kind(KindMatch::Exact(k)) => e.kind.name() == k.as_str(),
+        Clause::Kind(KindMatch::Prefix(p)) => e.kind.name().starts_with(p.as_str()),
+        Clause::Vendor(v) => e.vendor == *v,
+        Clause::Source(s) => e.source == *s,
+        Clause::Severity(s) => e.severity == *s,
+        Clause::Text { value, quoted: false } => {
+            let want: Vec<String> = terms::words(value).collect();
+            if want.is_empty() {
+                return haystack(e).contains(&value.to_lowercase());
+            }
+            let have: Vec<String> = terms::text_words(e).collect();
+            want.iter().all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+        }
+        Clause::Text { value, quoted: true } => {
+            let hay = haystack(e);
+            let needle = value.to_lowercase();
+            hay.match_indices(&needle).any(|(i, _)| {
+                hay[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric())
+            })
+        }
+    }
+}
+
+/// The text free-text searches: summary, ref names, vendor type; case-folded.
+fn haystack(e: &Event) -> String {
+    let mut s = e.summary.to_lowercase();
+    for (_, r) in e.refs() {
+        if let Some(name) = r.and_then(|r| r.name.as_deref()) {
+            s.push('\n');
+            s.push_str(&name.to_lowercase());
+        }
+    }
+    s.push('\n');
+    s.push_str(&e.vendor_type.to_lowercase());
+    s
+}
+
+#[cfg(test)]
+mod tests;
