@@ -3,8 +3,10 @@
 //! Data flows one way: `sources` turn vendor payloads into `model::Event`s, the `store`
 //! commits them, `search` queries the store. See DESIGN.md for the contracts.
 
+pub mod cli;
 pub mod config;
 pub mod model;
 pub mod search;
+pub mod sim;
 pub mod sources;
 pub mod store;

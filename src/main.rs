@@ -1,1 +1,223 @@
-fn main() {}
+//! `doorwatch`: command-line entry. Commands live in the library (`doorwatch::cli`).
+
+use clap::{Parser, Subcommand};
+use doorwatch::cli::{self, export::Format, BadQuery};
+use doorwatch::config::{self, Config};
+use doorwatch::model::Vendor;
+use doorwatch::store::EventKey;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "doorwatch",
+    version,
+    about = "A terminal security-desk console for cloud access control (Kisi, PDK, Seam, DoorFlow)",
+    arg_required_else_help = true
+)]
+struct Cli {
+    /// Config file (default: the platform config dir's doorwatch/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the store and logs live (overrides the config's data_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest raw vendor payloads: a JSON array, JSON lines, or the vendor's list page.
+    Import {
+        /// kisi, pdk, seam or doorflow.
+        #[arg(long, value_parser = parse_vendor)]
+        vendor: Vendor,
+        /// Source name to file the events under (default: the vendor's name).
+        #[arg(long)]
+        source: Option<String>,
+        /// The file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Search history, newest first (e.g. door:"server room" since:2h denied).
+    Search {
+        /// The query; the empty query lists the newest events.
+        query: Vec<String>,
+        /// One unified event per line as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Continue after a previous page (the cursor it printed).
+        #[arg(long, value_name = "CURSOR")]
+        before: Option<EventKey>,
+    },
+    /// List payloads that could not be parsed, with the reason, oldest first.
+    Quarantine {
+        /// One record per line as JSON (source, vendor, received_at, error, raw).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export history matching a query (all of it by default).
+    Export {
+        query: Vec<String>,
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Write here instead of standard output (atomically).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+fn parse_vendor(s: &str) -> Result<Vendor, String> {
+    s.parse()
+}
+
+/// Join query words back into one query. A shell strips the quotes of
+/// `door:"server room"` and passes `door:server room`; quote such words again.
+fn join_query(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if !w.contains(char::is_whitespace) || w.contains('"') {
+                return w.clone();
+            }
+            match w.split_once(':') {
+                Some((field, value)) if !field.is_empty() && !field.contains(char::is_whitespace) => {
+                    format!("{field}:\"{value}\"")
+                }
+                _ => format!("\"{w}\""),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The config to use: `--config`, else the default file if it exists, else none.
+fn load_config(cli: &Cli) -> anyhow::Result<Option<Config>> {
+    let path = match &cli.config {
+        Some(p) => p.clone(),
+        None => match config::default_config_path() {
+            Some(p) if p.exists() => p,
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(Config::load(&path)?))
+}
+
+/// Logs go to a file in the data dir, never to the terminal.
+fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = data_dir.join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::daily(dir, "doorwatch.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOORWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(&cli)?;
+    let data_dir = config::data_dir(cli.data_dir.as_deref(), config.as_ref());
+    let _log = init_logging(&data_dir);
+    let stdout = std::io::stdout();
+    match cli.command {
+        None => Ok(()),
+        Some(Command::Import { vendor, source, file }) => {
+            let source = source.unwrap_or_else(|| vendor.to_string());
+            let text = cli::import::read_input(&file)?;
+            let store = cli::open_store(&data_dir)?;
+            let report = cli::import::import_text(&store, vendor, &source, &text)?;
+            tracing::info!(%vendor, %source, "import: {report}");
+            println!("{report}");
+            Ok(())
+        }
+        Some(Command::Search { query, json, limit, before }) => {
+            let query = cli::parse_query(&join_query(&query))?;
+            let store = cli::open_store(&data_dir)?;
+            let mut out = stdout.lock();
+            let next = cli::search::run(&store, &query, limit, before, json, &mut out)?;
+            out.flush()?;
+            if let Some(next) = next {
+                eprintln!("{}", cli::search::more_hint(next));
+            }
+            Ok(())
+        }
+        Some(Command::Quarantine { json }) => {
+            let store = cli::open_store(&data_dir)?;
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for q in store.quarantined()? {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&q)?)?;
+                } else {
+                    let raw: String = q.raw.chars().take(120).collect();
+                    writeln!(
+                        out,
+                        "{}  {:<12} {:<8} {}\n    {raw}",
+                        doorwatch::model::format_time(&q.received_at),
+                        q.source,
+                        q.vendor.as_str(),
+                        q.error
+                    )?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Some(Command::Export { query, format, output }) => {
+            let query = cli::parse_query(&join_query(&query))?;
+            let store = cli::open_store(&data_dir)?;
+            match output {
+                Some(path) => {
+                    let n = cli::export::to_file(&store, &query, format, &path)?;
+                    eprintln!("exported {n} events to {}", path.display());
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    cli::export::write_all(&store, &query, format, &mut out)?;
+                    out.flush()?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`| head`) is not an error worth a message.
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("doorwatch: {e:#}");
+            if e.downcast_ref::<BadQuery>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_stripped_quotes_come_back() {
+        let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(join_query(&words(&["door:server room", "since:2h"])), "door:\"server room\" since:2h");
+        assert_eq!(join_query(&words(&["forced open"])), "\"forced open\"");
+        assert_eq!(join_query(&words(&["door:\"server room\""])), "door:\"server room\"");
+    }
+}

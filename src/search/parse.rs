@@ -134,9 +134,12 @@ fn kind_match(v: &str) -> Result<KindMatch, String> {
     match v.parse::<EventKind>() {
         Ok(k) => Ok(KindMatch::Exact(k.name().into_owned())),
         Err(_) => {
+            // Suggest the kinds sharing the longest start with what was typed.
+            let common = |n: &str| n.chars().zip(v.chars()).take_while(|(a, b)| a == b).count();
+            let best = EventKind::fixed().map(|k| common(&k.name())).max().unwrap_or(0);
             let near: Vec<String> = EventKind::fixed()
                 .map(|k| k.name().into_owned())
-                .filter(|n| n.starts_with(v) || v.starts_with(n.as_str()) || n.contains(v))
+                .filter(|n| best >= 4 && common(n) == best)
                 .take(4)
                 .collect();
             let hint = if near.is_empty() {
@@ -315,6 +318,8 @@ mod tests {
         assert!(parse("vendor:acme").unwrap_err().message.contains("unknown vendor"));
         assert!(parse("severity:").unwrap_err().message.contains("needs a value"));
         assert!(parse("kind:zzz.*").unwrap_err().message.contains("no kind starts with"));
+        let e = parse("kind:door.forcd").unwrap_err();
+        assert!(e.message.contains("did you mean door.forced_open, door.forced_open_cleared, door.force_unlock_on"), "{}", e.message);
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub enum StoreError {
     NewerFormat { path: PathBuf, found: u32, supported: u32 },
     #[error(
         "the store at {path} is damaged ({detail}); move that directory aside and start again \
-         (sources re-fetch their backfill window; `doorwatch import` restores exported history)"
+         (sources re-fetch their backfill window; the damaged copy helps a bug report)"
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error("cannot open the store at {path}: {detail}")]

@@ -1,0 +1,4 @@
+//! Simulated buildings: the shared vocabulary of doors, people and rhythms that the
+//! vendor simulators and the benchmarks draw from.
+
+pub mod history;
