@@ -6,7 +6,7 @@
 
 use doorwatch::search::{self, Query};
 use doorwatch::sim::history::history;
-use doorwatch::store::{AppendBatch, Store};
+use doorwatch::store::{AppendBatch, Store, StoreOptions};
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 1_000;
@@ -51,7 +51,11 @@ fn main() {
     let end_ms = 1_800_000_000_000i64;
     let span_ms = 365 * 86_400_000i64;
 
-    let store = Store::open(dir.path()).expect("open store");
+    let mut opts = StoreOptions::default();
+    if let Some(f) = std::env::var("DOORWATCH_BENCH_FLUSH").ok().and_then(|v| v.parse().ok()) {
+        opts.posting_flush = f;
+    }
+    let store = Store::open_with(dir.path(), opts).expect("open store");
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for e in history(n, end_ms, span_ms, 42) {

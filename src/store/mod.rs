@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod keys;
+mod postings;
 pub mod terms;
 
 pub use keys::EventKey;
@@ -20,6 +21,7 @@ use crate::sources::fields::fnv1a64;
 use chrono::{DateTime, Utc};
 use keys::{CURSOR, JOURNAL, META, QUARANTINE};
 use serde::{Deserialize, Serialize};
+use postings::{PendingPostings, TermBlocks};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -126,10 +128,12 @@ pub enum TermMatch {
 /// State kept in memory between posting flushes; rebuilt from the journal on open.
 #[derive(Default)]
 struct Pending {
-    postings: BTreeSet<Vec<u8>>,
+    postings: PendingPostings,
     /// id hash → primary keys of events not yet in the `D` region.
     dedupe: HashMap<u64, Vec<EventKey>>,
+    /// Journal entries (one per append) covering the pending events.
     journal: Vec<[u8; 9]>,
+    journal_events: usize,
     next_journal_seq: u64,
     next_quarantine_seq: u64,
     count: u64,
@@ -242,10 +246,12 @@ impl Store {
         p.next_journal_seq = last_seq(&self.tree, JOURNAL)?.map_or(0, |s| s + 1);
         for item in self.tree.scan_prefix([JOURNAL]) {
             let (jk, v) = item?;
-            let key = EventKey::from_bytes(&v).ok_or_else(|| self.corrupt("journal entry"))?;
-            let event = self.get(key)?.ok_or_else(|| self.corrupt("journal points at a missing event"))?;
             p.journal.push(jk.as_ref().try_into().map_err(|_| self.corrupt("journal key"))?);
-            add_pending(&mut p, key, &event);
+            for chunk in v.chunks(16) {
+                let key = EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("journal entry"))?;
+                let event = self.get(key)?.ok_or_else(|| self.corrupt("journal points at a missing event"))?;
+                add_pending(&mut p, key, &event);
+            }
         }
         Ok(())
     }
@@ -266,7 +272,7 @@ impl Store {
         let mut report = AppendReport::default();
         let mut seen_here: HashSet<String> = HashSet::new();
         let mut new_keys = Vec::new();
-        let mut next_journal = p.next_journal_seq;
+        let mut journal_value = Vec::new();
         for mut event in batch.events {
             event.occurred_at = crate::model::to_ms(event.occurred_at);
             event.received_at = crate::model::to_ms(event.received_at);
@@ -279,11 +285,14 @@ impl Store {
                 continue;
             };
             writes.insert(key.primary(), codec::encode(&event));
-            let jk = keys::seq_key(JOURNAL, next_journal);
-            next_journal += 1;
-            writes.insert(&jk, &key.to_bytes());
-            new_keys.push((key, jk));
+            journal_value.extend_from_slice(&key.to_bytes());
+            new_keys.push(key);
             report.stored.push(event);
+        }
+        // One journal entry per append, not per event: appends are what sled does well.
+        let journal_key = keys::seq_key(JOURNAL, p.next_journal_seq);
+        if !journal_value.is_empty() {
+            writes.insert(&journal_key, journal_value);
         }
         let mut next_q = p.next_quarantine_seq;
         for q in &batch.quarantine {
@@ -300,13 +309,15 @@ impl Store {
         self.tree.apply_batch(writes)?;
 
         p.count = count;
-        p.next_journal_seq = next_journal;
         p.next_quarantine_seq = next_q;
-        for ((key, jk), event) in new_keys.into_iter().zip(&report.stored) {
-            p.journal.push(jk);
+        if !new_keys.is_empty() {
+            p.next_journal_seq += 1;
+            p.journal.push(journal_key);
+        }
+        for (key, event) in new_keys.into_iter().zip(&report.stored) {
             add_pending(&mut p, key, event);
         }
-        if p.journal.len() >= self.posting_flush {
+        if p.journal_events >= self.posting_flush {
             self.write_postings(&mut p)?;
         }
         Ok(report)
@@ -354,9 +365,7 @@ impl Store {
             return Ok(());
         }
         let mut writes = sled::Batch::default();
-        for k in &p.postings {
-            writes.insert(k.as_slice(), &[]);
-        }
+        postings::write_blocks(&mut p.postings, &mut writes);
         for (idhash, targets) in &p.dedupe {
             for key in targets {
                 writes.insert(dedupe_key(*idhash, *key), &[]);
@@ -369,6 +378,7 @@ impl Store {
         p.postings.clear();
         p.dedupe.clear();
         p.journal.clear();
+        p.journal_events = 0;
         Ok(())
     }
 
@@ -432,21 +442,18 @@ impl Store {
         }
         let p = self.lock();
         let mut sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>> = Vec::with_capacity(terms.len() * 2);
-        for t in &terms {
-            let lo = keys::posting(index.byte(), t, range.lo);
-            let hi = keys::posting(index.byte(), t, range.hi);
-            let mem: Vec<Result<EventKey>> = p
+        for t in terms {
+            let mut mem: Vec<EventKey> = p
                 .postings
-                .range(lo.clone()..=hi.clone())
-                .rev()
-                .filter_map(|k| keys::posting_target(k))
-                .map(Ok)
+                .get(&(index.byte(), t.clone()))
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|k| *k >= range.lo && *k <= range.hi)
                 .collect();
-            sources.push(Box::new(mem.into_iter()));
-            sources.push(Box::new(self.tree.range(lo..=hi).keys().rev().map(|k| {
-                let k = k?;
-                keys::posting_target(&k).ok_or_else(|| codec::DecodeError("bad posting key").into())
-            })));
+            mem.sort_unstable_by(|a, b| b.cmp(a));
+            sources.push(Box::new(mem.into_iter().map(Ok)));
+            sources.push(Box::new(TermBlocks::new(&self.tree, index.byte(), &t, range)));
         }
         Ok(Some(PostingIter::new(sources)))
     }
@@ -475,15 +482,13 @@ impl Store {
             from.push(1);
         }
         let p = self.lock();
-        for k in p.postings.range(start.clone()..) {
-            if !k.starts_with(&start) {
+        for (idx, term) in p.postings.range((index.byte(), prefix.to_string())..).map(|(k, _)| k) {
+            if *idx != index.byte() || !term.starts_with(prefix) {
                 break;
             }
-            if let Some(end) = k[head..].iter().position(|b| *b == 0) {
-                found.insert(String::from_utf8_lossy(&k[2..head + end]).into_owned());
-                if found.len() > max {
-                    return Ok(None);
-                }
+            found.insert(term.clone());
+            if found.len() > max {
+                return Ok(None);
             }
         }
         Ok(Some(found.into_iter().collect()))
@@ -528,8 +533,9 @@ fn dedupe_key(idhash: u64, target: EventKey) -> Vec<u8> {
 
 fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
     for (index, term) in terms::event_terms(event) {
-        p.postings.insert(keys::posting(index.byte(), &term, key));
+        p.postings.entry((index.byte(), term)).or_default().push(key);
     }
+    p.journal_events += 1;
     p.dedupe
         .entry(fnv1a64(event.id.as_bytes()))
         .or_default()
