@@ -75,18 +75,22 @@ fn parse_vendor(s: &str) -> Result<Vendor, String> {
 }
 
 /// Join query words back into one query. A shell strips the quotes of
-/// `door:"server room"` and passes `door:server room`; quote such words again.
+/// `door:"server room"` and passes `door:server room`; quote such words again. A word
+/// that holds several terms (`'person:jane since:2h'`) is a query of its own: kept as is.
 fn join_query(words: &[String]) -> String {
+    const FIELDS: [&str; 10] =
+        ["door", "person", "controller", "site", "kind", "vendor", "source", "severity", "since", "until"];
+    let is_term = |t: &str| t.split_once(':').is_some_and(|(f, _)| FIELDS.contains(&f.to_ascii_lowercase().as_str()));
     words
         .iter()
         .map(|w| {
-            if !w.contains(char::is_whitespace) || w.contains('"') {
+            let mut parts = w.split_whitespace();
+            let first = parts.next().unwrap_or("");
+            if !w.contains(char::is_whitespace) || w.contains('"') || parts.any(is_term) {
                 return w.clone();
             }
             match w.split_once(':') {
-                Some((field, value)) if !field.is_empty() && !field.contains(char::is_whitespace) => {
-                    format!("{field}:\"{value}\"")
-                }
+                Some((field, value)) if is_term(first) => format!("{field}:\"{value}\""),
                 _ => format!("\"{w}\""),
             }
         })
@@ -219,5 +223,7 @@ mod tests {
         assert_eq!(join_query(&words(&["door:server room", "since:2h"])), "door:\"server room\" since:2h");
         assert_eq!(join_query(&words(&["forced open"])), "\"forced open\"");
         assert_eq!(join_query(&words(&["door:\"server room\""])), "door:\"server room\"");
+        assert_eq!(join_query(&words(&["person:jane since:2h"])), "person:jane since:2h");
+        assert_eq!(join_query(&words(&["door:server room"])), "door:\"server room\"");
     }
 }
