@@ -7,9 +7,8 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `E` | time(8) idhash(8) | encoded event |
-//! | `D` | idhash(8) time(8) idhash(8) | empty — id → event, for dedupe (written in batches) |
-//! | `I` | index(1) term 0x00 time(8) idhash(8) | empty — postings (written in batches) |
-//! | `J` | seq(8) | time(8) idhash(8) — events whose `D`/`I` entries are not on disk yet |
+//! | `I` | index(1) term 0x00 newest(16) oldest(16) | a block of postings (see `postings`) |
+//! | `J` | seq(8) | event keys of one append whose postings are not on disk yet |
 //! | `C` | source name | cursor bytes |
 //! | `Q` | seq(8) | quarantined payload (JSON) |
 //! | `M` | name | store metadata (schema version, counters, journal watermark) |
@@ -17,7 +16,6 @@
 use std::fmt;
 
 pub const EVENT: u8 = b'E';
-pub const DEDUPE: u8 = b'D';
 pub const POSTING: u8 = b'I';
 pub const JOURNAL: u8 = b'J';
 pub const CURSOR: u8 = b'C';
@@ -97,22 +95,6 @@ pub fn ms_bytes(ms: i64) -> [u8; 8] {
     ((ms as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// `D` keys are `D idhash(8) eventkey(16)`: all stored events whose id has this hash.
-pub fn dedupe_prefix(idhash: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(25);
-    k.push(DEDUPE);
-    k.extend_from_slice(&idhash.to_be_bytes());
-    k
-}
-
-/// The event key inside a `D` key.
-pub fn dedupe_target(k: &[u8]) -> Option<EventKey> {
-    if k.len() != 25 {
-        return None;
-    }
-    EventKey::from_bytes(&k[9..])
-}
-
 /// `I` term prefix: everything before the time, i.e. `I index term 0x00`.
 pub fn term_prefix(index: u8, term: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(term.len() + 3);
@@ -121,21 +103,6 @@ pub fn term_prefix(index: u8, term: &str) -> Vec<u8> {
     k.extend_from_slice(term.as_bytes());
     k.push(0);
     k
-}
-
-/// Full posting key.
-pub fn posting(index: u8, term: &str, key: EventKey) -> Vec<u8> {
-    let mut k = term_prefix(index, term);
-    k.extend_from_slice(&key.to_bytes());
-    k
-}
-
-/// The event key at the tail of a posting key.
-pub fn posting_target(k: &[u8]) -> Option<EventKey> {
-    if k.len() < 16 {
-        return None;
-    }
-    EventKey::from_bytes(&k[k.len() - 16..])
 }
 
 pub fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -175,14 +142,5 @@ mod tests {
         let k = EventKey { ms: 1_700_000_000_123, idhash: 0xdead_beef };
         assert_eq!(k.to_string().parse::<EventKey>().unwrap(), k);
         assert!("nonsense".parse::<EventKey>().is_err());
-    }
-
-    #[test]
-    fn posting_target_reads_the_tail() {
-        let k = EventKey { ms: 42, idhash: 7 };
-        assert_eq!(posting_target(&posting(1, "server room", k)), Some(k));
-        let mut d = dedupe_prefix(99);
-        d.extend_from_slice(&k.to_bytes());
-        assert_eq!(dedupe_target(&d), Some(k));
     }
 }

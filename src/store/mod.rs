@@ -2,9 +2,16 @@
 //!
 //! Layout and its reasons are in [`keys`]. In short: events are appended under
 //! time-ordered keys; their cursor and any quarantined payloads go in the same atomic
-//! batch; the dedupe and index postings are kept in memory and written in large sorted
-//! batches, with a journal so that the unwritten tail is rebuilt on open. That is the
-//! layout DESIGN.md measured at ~5x the ingest of one index write per event.
+//! batch; index postings are kept in memory and written in large sorted blocks, with a
+//! journal so that the unwritten tail is rebuilt on open. That is the layout DESIGN.md
+//! measured at ~5x the ingest of one index write per event.
+//!
+//! Dedupe: an event's key is (time, hash of id), so the same event delivered again
+//! lands on its own key and is recognised there, however old it is. An event
+//! re-delivered with a *different* timestamp is recognised through the ids of the
+//! newest [`RECENT_IDS`] events, kept in memory (and reloaded on open). A persistent
+//! id index was measured and dropped: its scattered writes grew with history (every
+//! flush rewrote most of its pages) and halved ingest by 1M events.
 //!
 //! Nothing outside this module knows about sled.
 
@@ -22,12 +29,16 @@ use chrono::{DateTime, Utc};
 use keys::{CURSOR, JOURNAL, META, QUARANTINE};
 use serde::{Deserialize, Serialize};
 use postings::{PendingPostings, TermBlocks};
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// On-disk format this binary writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How many of the newest events' ids are remembered for re-deliveries whose
+/// timestamp changed (~40 bytes each).
+pub const RECENT_IDS: usize = 100_000;
 
 /// Events whose postings may wait in memory before they are written in one batch.
 pub const DEFAULT_POSTING_FLUSH: usize = 20_000;
@@ -129,8 +140,7 @@ pub enum TermMatch {
 #[derive(Default)]
 struct Pending {
     postings: PendingPostings,
-    /// id hash → primary keys of events not yet in the `D` region.
-    dedupe: HashMap<u64, Vec<EventKey>>,
+    recent: RecentIds,
     /// Journal entries (one per append) covering the pending events.
     journal: Vec<[u8; 9]>,
     journal_events: usize,
@@ -243,6 +253,14 @@ impl Store {
             None => 0,
         };
         p.next_quarantine_seq = last_seq(&self.tree, QUARANTINE)?.map_or(0, |s| s + 1);
+        let mut newest: Vec<EventKey> = Vec::with_capacity(RECENT_IDS);
+        for k in self.tree.scan_prefix([keys::EVENT]).keys().rev().take(RECENT_IDS) {
+            let k = k?;
+            newest.push(EventKey::from_bytes(&k[1..]).ok_or_else(|| self.corrupt("event key"))?);
+        }
+        for key in newest.into_iter().rev() {
+            p.recent.remember(key);
+        }
         p.next_journal_seq = last_seq(&self.tree, JOURNAL)?.map_or(0, |s| s + 1);
         for item in self.tree.scan_prefix([JOURNAL]) {
             let (jk, v) = item?;
@@ -326,20 +344,14 @@ impl Store {
     /// The key to store `event` under, or `None` when an event with its id is stored.
     fn free_key_for(&self, p: &Pending, event: &Event) -> Result<Option<EventKey>> {
         let idhash = fnv1a64(event.id.as_bytes());
-        // Stored under another time (a re-delivery with a new timestamp)?
-        let on_disk = self.tree.scan_prefix(keys::dedupe_prefix(idhash)).keys().map(|k| {
-            k.map_err(StoreError::from).and_then(|k| {
-                keys::dedupe_target(&k).ok_or_else(|| self.corrupt("dedupe entry"))
-            })
-        });
-        let in_memory = p.dedupe.get(&idhash).into_iter().flatten().copied().map(Ok);
-        for candidate in in_memory.chain(on_disk) {
-            if self.id_at(candidate?)?.as_deref() == Some(event.id.as_str()) {
+        // Stored recently under another time (a re-delivery with a new timestamp)?
+        if let Some(earlier) = p.recent.get(idhash) {
+            if self.id_at(earlier)?.as_deref() == Some(event.id.as_str()) {
                 return Ok(None);
             }
         }
-        // A different id with the same hash at the same millisecond is a 64-bit hash
-        // collision; probe the next hash values rather than overwrite.
+        // The same event lands on its own key. A different id with the same hash at the
+        // same millisecond is a 64-bit hash collision: probe on rather than overwrite.
         let mut key = EventKey { ms: event.occurred_at.timestamp_millis(), idhash };
         for _ in 0..16 {
             match self.id_at(key)? {
@@ -358,25 +370,19 @@ impl Store {
         }
     }
 
-    /// Write buffered postings and dedupe entries in one sorted batch and drop the
-    /// journal entries they cover.
+    /// Write buffered postings as blocks in one batch and drop the journal entries
+    /// they cover.
     fn write_postings(&self, p: &mut Pending) -> Result<()> {
         if p.journal.is_empty() {
             return Ok(());
         }
         let mut writes = sled::Batch::default();
         postings::write_blocks(&mut p.postings, &mut writes);
-        for (idhash, targets) in &p.dedupe {
-            for key in targets {
-                writes.insert(dedupe_key(*idhash, *key), &[]);
-            }
-        }
         for jk in &p.journal {
             writes.remove(jk);
         }
         self.tree.apply_batch(writes)?;
         p.postings.clear();
-        p.dedupe.clear();
         p.journal.clear();
         p.journal_events = 0;
         Ok(())
@@ -525,21 +531,37 @@ impl Drop for Store {
     }
 }
 
-fn dedupe_key(idhash: u64, target: EventKey) -> Vec<u8> {
-    let mut k = keys::dedupe_prefix(idhash);
-    k.extend_from_slice(&target.to_bytes());
-    k
-}
-
 fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
     for (index, term) in terms::event_terms(event) {
         p.postings.entry((index.byte(), term)).or_default().push(key);
     }
     p.journal_events += 1;
-    p.dedupe
-        .entry(fnv1a64(event.id.as_bytes()))
-        .or_default()
-        .push(key);
+    p.recent.remember(key);
+}
+
+/// The ids of the newest events, oldest forgotten first.
+#[derive(Default)]
+struct RecentIds {
+    by_hash: HashMap<u64, EventKey>,
+    order: VecDeque<u64>,
+}
+
+impl RecentIds {
+    fn get(&self, idhash: u64) -> Option<EventKey> {
+        self.by_hash.get(&idhash).copied()
+    }
+
+    fn remember(&mut self, key: EventKey) {
+        // The map is keyed by the id's hash; a probed (collided) key keeps its own.
+        if self.by_hash.insert(key.idhash, key).is_none() {
+            self.order.push_back(key.idhash);
+        }
+        while self.order.len() > RECENT_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.by_hash.remove(&old);
+            }
+        }
+    }
 }
 
 fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {

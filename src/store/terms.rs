@@ -54,7 +54,7 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Terms may not hold the 0x00 that ends them in a key.
 fn clean(s: &str) -> String {
-    s.replace('\0', "")
+    if s.contains('\0') { s.replace('\0', "") } else { s.to_string() }
 }
 
 fn ref_terms(r: &Ref, out: &mut Vec<String>) {

@@ -70,7 +70,7 @@ fn dedupe_holds_across_posting_flushes_and_reopen() {
     let r = store.append(batch(events.clone())).unwrap();
     assert_eq!((r.stored.len(), r.duplicates), (3, 7));
     assert_eq!(store.len(), 10);
-    let mut moved = events[8].clone();
+    let mut moved = events[3].clone(); // stored before the reopen
     moved.occurred_at = Utc.timestamp_millis_opt(5).unwrap();
     assert_eq!(store.append(batch(vec![moved])).unwrap().duplicates, 1);
 }
