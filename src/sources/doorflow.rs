@@ -147,7 +147,7 @@ pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
     if !item.is_object() {
         return Err(ParseError::new(format!(
             "doorflow: expected an event object, got {}",
-            json_type(item)
+            fields::json_type(item)
         )));
     }
     let code = match fields::integer(item, &["event_code"]) {
@@ -234,11 +234,7 @@ pub fn page_items(_v: &Value) -> Option<Vec<Value>> {
 fn named_ref(item: &Value, ids: &[&[&str]], names: &[&[&str]]) -> Option<Ref> {
     let id = fields::first_text(item, ids).map(|s| s.trim().to_string());
     let name = fields::first_text(item, names).map(|s| one_line(&s));
-    match (id, name) {
-        (Some(id), name) => Some(Ref::new(id, name)),
-        (None, Some(name)) => Some(Ref::new(name.clone(), Some(name))),
-        (None, None) => None,
-    }
+    fields::make_ref(id, name)
 }
 
 fn summary(
@@ -294,17 +290,6 @@ fn door_label(channel: &Ref) -> String {
 /// Vendor text squeezed onto one line: the summary is one line.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

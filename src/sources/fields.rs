@@ -3,7 +3,12 @@
 //! Vendors send ids as numbers or strings, times as RFC 3339 with any number of
 //! fractional digits, epoch milliseconds, or local offsets. These helpers accept all
 //! of it and never panic.
+//!
+//! The few small helpers every parser needs to turn what it read into refs and words
+//! ([`make_ref`], [`json_type`], [`capitalize`]) live here too, so the vendors build refs
+//! and word their messages the same way.
 
+use crate::model::Ref;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -120,6 +125,41 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A ref from an id and a name, where a name alone serves as the id: vendors often
+/// send only a display name (a card holder, a placeholder, an actor's email), and a
+/// named thing without an id is still worth keeping. Neither gives `None`.
+pub fn make_ref(id: Option<String>, name: Option<String>) -> Option<Ref> {
+    match (id, name) {
+        (Some(id), name) => Some(Ref::new(id, name)),
+        (None, Some(name)) => Some(Ref::new(name.clone(), Some(name))),
+        (None, None) => None,
+    }
+}
+
+/// The JSON type of a value with its article (`"an array"`, `"null"`), for rejection
+/// messages such as "must be a JSON object, got an array", so every vendor names a
+/// wrong shape the same way.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `s` with its first character upper-cased (Unicode-aware; the rest untouched), for
+/// summaries built from lower-case vendor words.
+pub fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +197,26 @@ mod tests {
     fn content_id_is_stable() {
         assert_eq!(content_id(&json!({"a": 1})), content_id(&json!({"a": 1})));
         assert_ne!(content_id(&json!({"a": 1})), content_id(&json!({"a": 2})));
+    }
+
+    #[test]
+    fn make_ref_lets_a_name_stand_for_the_id() {
+        let r = make_ref(Some("7".into()), Some("Front".into())).unwrap();
+        assert_eq!((r.id.as_str(), r.name.as_deref()), ("7", Some("Front")));
+        let r = make_ref(None, Some("Jane".into())).unwrap();
+        assert_eq!((r.id.as_str(), r.name.as_deref()), ("Jane", Some("Jane")));
+        let r = make_ref(Some("7".into()), None).unwrap();
+        assert_eq!((r.id.as_str(), r.name), ("7", None));
+        assert_eq!(make_ref(None, None), None);
+    }
+
+    #[test]
+    fn json_type_and_capitalize() {
+        assert_eq!(json_type(&json!([1])), "an array");
+        assert_eq!(json_type(&json!(null)), "null");
+        assert_eq!(json_type(&json!("x")), "a string");
+        assert_eq!(capitalize("door opened"), "Door opened");
+        assert_eq!(capitalize("é ß"), "É ß");
+        assert_eq!(capitalize(""), "");
     }
 }

@@ -27,7 +27,7 @@ pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
     let Value::Object(obj) = item else {
         return Err(ParseError::new(format!(
             "kisi event must be a JSON object, got {}",
-            json_kind(item)
+            fields::json_type(item)
         )));
     };
 
@@ -360,20 +360,9 @@ fn camel_to_snake(s: &str) -> String {
     out
 }
 
-fn make_ref(id: Option<String>, name: Option<String>) -> Option<Ref> {
-    match (id, name) {
-        (Some(id), name) => Some(Ref { id, name }),
-        (None, Some(name)) => Some(Ref {
-            id: name.clone(),
-            name: Some(name),
-        }),
-        (None, None) => None,
-    }
-}
-
 /// The event's object: `object_id` / `object_name`, else the snapshot's `id` / `name`.
 fn object_ref(item: &Value) -> Option<Ref> {
-    make_ref(
+    fields::make_ref(
         fields::first_text(item, &[&["object_id"], &["object", "id"]]),
         fields::first_text(item, &[&["object_name"], &["object", "name"]]),
     )
@@ -383,7 +372,7 @@ fn object_ref(item: &Value) -> Option<Ref> {
 fn nested_ref(v: &Value, key: &str) -> Option<Ref> {
     let id_key = format!("{key}_id");
     let name_key = format!("{key}_name");
-    make_ref(
+    fields::make_ref(
         fields::first_text(v, &[&[key, "id"], &[id_key.as_str()]]),
         fields::first_text(v, &[&[key, "name"], &[name_key.as_str()]]),
     )
@@ -430,7 +419,7 @@ fn site_ref(item: &Value, resource: Option<&str>) -> Option<Ref> {
         return Some(r);
     }
     let named = |v: &Value| {
-        make_ref(
+        fields::make_ref(
             fields::text(v, &["place", "id"]),
             fields::text(v, &["place", "name"]),
         )
@@ -454,7 +443,7 @@ fn person_ref(item: &Value) -> Option<Ref> {
     {
         return None;
     }
-    make_ref(
+    fields::make_ref(
         fields::first_text(item, &[&["actor_id"], &["actor_email"]]),
         fields::first_text(item, &[&["actor_name"], &["actor_email"]]),
     )
@@ -673,15 +662,15 @@ fn audit_line(f: &Facts) -> String {
     };
     match (past_tense(action), &f.actor) {
         (Some(verb), Some(a)) => format!("{a} {verb} {what}"),
-        (Some(verb), None) => format!("{} {verb}", capitalize(&what)),
+        (Some(verb), None) => format!("{} {verb}", fields::capitalize(&what)),
         (None, Some(a)) => format!("{a}: {} {what}", humanize(action)),
-        (None, None) => format!("{}: {}", capitalize(&what), humanize(action)),
+        (None, None) => format!("{}: {}", fields::capitalize(&what), humanize(action)),
     }
 }
 
 /// Anything else: the type made readable, where and by whom.
 fn generic_line(f: &Facts) -> String {
-    let mut line = capitalize(&humanize(&f.vendor_type.replace('.', " ")));
+    let mut line = fields::capitalize(&humanize(&f.vendor_type.replace('.', " ")));
     if f.door.is_some() || f.object_name().is_some() {
         line = format!("{line}: {}", f.place());
     }
@@ -718,14 +707,6 @@ fn humanize(s: &str) -> String {
     s.replace('_', " ").trim().to_string()
 }
 
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 /// Meanings of the error codes most relevant to doors (brief §6.3).
 fn error_meaning(code: &str) -> Option<&'static str> {
     Some(match code.to_ascii_lowercase().as_str() {
@@ -760,17 +741,6 @@ fn error_meaning(code: &str) -> Option<&'static str> {
         "ffffff" => "unexpected issue",
         _ => return None,
     })
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A value for an error message, cut short on a char boundary.

@@ -13,7 +13,7 @@
 //! - `liveEvent` companions `{topic, info, placeholders, cloudNode, occurred}`, which
 //!   [`parse_batch`] folds into the summary of their primary event (see [`merge_live`]).
 
-use super::fields::{at, boolean, content_id, first_text, text, time};
+use super::fields::{at, boolean, content_id, first_text, json_type, make_ref, text, time};
 use super::{ParseContext, ParseError, Rejected};
 use crate::model::{Event, EventKind, Ref, Severity, Vendor};
 use chrono::{DateTime, Duration, Utc};
@@ -546,15 +546,6 @@ fn node_label(serial: &str, name: Option<&str>) -> String {
     }
 }
 
-/// A ref from an id and a name; a name alone serves as the id.
-fn make_ref(id: Option<String>, name: Option<String>) -> Option<Ref> {
-    match (id, name) {
-        (Some(id), name) => Some(Ref::new(id, name)),
-        (None, Some(name)) => Some(Ref::new(name.clone(), Some(name))),
-        (None, None) => None,
-    }
-}
-
 /// The first `liveEvent` placeholder whose `type` mentions one of `types`.
 fn placeholder(payload: &Value, types: &[&str]) -> Option<Ref> {
     payload
@@ -602,17 +593,6 @@ fn shown(v: &Value) -> String {
         Value::String(s) if s.chars().count() <= 40 => v.to_string(),
         Value::Number(_) => v.to_string(),
         other => json_type(other).to_string(),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -55,7 +55,7 @@ pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
     if !item.is_object() {
         return Err(ParseError::new(format!(
             "seam event must be a JSON object, got {}",
-            json_type(item)
+            fields::json_type(item)
         )));
     }
     let event_type = fields::text(item, &["event_type"])
@@ -497,26 +497,11 @@ fn humanize(event_type: &str) -> String {
             other => other.to_string(),
         })
         .collect();
-    let mut line = words.join(" ");
-    if let Some(first) = line.chars().next() {
-        let upper: String = first.to_uppercase().collect();
-        line.replace_range(..first.len_utf8(), &upper);
-    }
+    let line = fields::capitalize(&words.join(" "));
     if line.is_empty() {
         "Seam event".into()
     } else {
         line
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
