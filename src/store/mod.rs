@@ -9,7 +9,7 @@
 //! Dedupe: an event's key is (time, hash of id), so the same event delivered again
 //! lands on its own key and is recognised there, however old it is. An event
 //! re-delivered with a *different* timestamp is recognised through the ids of the
-//! newest [`RECENT_IDS`] events, kept in memory (and reloaded on open). A persistent
+//! last [`RECENT_IDS`] events stored, kept in memory and saved with each posting flush. A persistent
 //! id index was measured and dropped: its scattered writes grew with history (every
 //! flush rewrote most of its pages) and halved ingest by 1M events.
 //!
@@ -46,6 +46,7 @@ pub const DEFAULT_POSTING_FLUSH: usize = 20_000;
 const TREE: &str = "doorwatch";
 const META_SCHEMA: &str = "schema";
 const META_COUNT: &str = "count";
+const META_RECENT: &str = "recent";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -253,13 +254,11 @@ impl Store {
             None => 0,
         };
         p.next_quarantine_seq = last_seq(&self.tree, QUARANTINE)?.map_or(0, |s| s + 1);
-        let mut newest: Vec<EventKey> = Vec::with_capacity(RECENT_IDS);
-        for k in self.tree.scan_prefix([keys::EVENT]).keys().rev().take(RECENT_IDS) {
-            let k = k?;
-            newest.push(EventKey::from_bytes(&k[1..]).ok_or_else(|| self.corrupt("event key"))?);
-        }
-        for key in newest.into_iter().rev() {
-            p.recent.remember(key);
+        // The recent ids as of the last posting flush; the journal adds the rest.
+        if let Some(v) = self.tree.get(keys::named(META, META_RECENT))? {
+            for chunk in v.chunks(16) {
+                p.recent.remember(EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("recent ids"))?);
+            }
         }
         p.next_journal_seq = last_seq(&self.tree, JOURNAL)?.map_or(0, |s| s + 1);
         for item in self.tree.scan_prefix([JOURNAL]) {
@@ -378,6 +377,8 @@ impl Store {
         }
         let mut writes = sled::Batch::default();
         postings::write_blocks(&mut p.postings, &mut writes);
+        // Saved with the postings so that an open reads one value instead of scanning.
+        writes.insert(keys::named(META, META_RECENT), p.recent.to_bytes());
         for jk in &p.journal {
             writes.remove(jk);
         }
@@ -549,6 +550,17 @@ struct RecentIds {
 impl RecentIds {
     fn get(&self, idhash: u64) -> Option<EventKey> {
         self.by_hash.get(&idhash).copied()
+    }
+
+    /// Oldest first, 16 bytes each.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.order.len() * 16);
+        for h in &self.order {
+            if let Some(k) = self.by_hash.get(h) {
+                out.extend_from_slice(&k.to_bytes());
+            }
+        }
+        out
     }
 
     fn remember(&mut self, key: EventKey) {
