@@ -2,7 +2,9 @@
 //!
 //! Every indexable clause offers an access path (a union of posting lists). The
 //! planner counts each path's postings inside the time range, up to a cap, and drives
-//! the query from the smallest; every other clause is checked on the events it yields.
+//! the query from the smallest. When the driver is large, the other clauses' posting
+//! lists are intersected with it key by key (no event is read for a key they lack);
+//! every clause is then checked on the events that remain.
 //! A full scan happens only when the query has neither an indexable clause nor a time
 //! range (the empty query, or only text too common to index).
 
@@ -25,6 +27,8 @@ pub enum Access {
         matches: Vec<TermMatch>,
         /// Postings counted in range, capped at `ESTIMATE_CAP`.
         estimate: usize,
+        /// Other clauses' paths intersected with the driver's keys.
+        intersect: Vec<(Index, Vec<TermMatch>)>,
     },
     /// Walk the primary tree inside the query's time range.
     TimeScan,
@@ -99,7 +103,7 @@ pub fn explain(store: &Store, q: &Query) -> Result<Access> {
 }
 
 fn choose(store: &Store, q: &Query, range: KeyRange) -> Result<Access> {
-    let mut best: Option<Access> = None;
+    let mut paths = Vec::new();
     for clause in &q.clauses {
         let Some((index, matches)) = path(clause) else { continue };
         let Some(iter) = store.postings(index, &matches, range, MAX_PREFIX_TERMS)? else { continue };
@@ -108,22 +112,24 @@ fn choose(store: &Store, q: &Query, range: KeyRange) -> Result<Access> {
             k?;
             estimate += 1;
         }
-        let better = match &best {
-            Some(Access::Index { estimate: e, .. }) => estimate < *e,
-            _ => true,
-        };
-        if better {
-            best = Some(Access::Index { index, matches, estimate });
-        }
         if estimate == 0 {
-            break;
+            // Nothing can match: no need to look further.
+            return Ok(Access::Index { index, matches, estimate, intersect: Vec::new() });
         }
+        paths.push((estimate, index, matches));
     }
-    Ok(best.unwrap_or(if q.since.is_some() || q.until.is_some() {
-        Access::TimeScan
+    paths.sort_by_key(|(estimate, _, _)| *estimate);
+    let mut paths = paths.into_iter();
+    let Some((estimate, index, matches)) = paths.next() else {
+        return Ok(if q.since.is_some() || q.until.is_some() { Access::TimeScan } else { Access::FullScan });
+    };
+    // A small driver is cheaper to verify event by event than to walk other lists.
+    let intersect = if estimate >= ESTIMATE_CAP {
+        paths.map(|(_, i, m)| (i, m)).collect()
     } else {
-        Access::FullScan
-    }))
+        Vec::new()
+    };
+    Ok(Access::Index { index, matches, estimate, intersect })
 }
 
 /// Run `q`: up to `limit` events older than `before` (all when `None`), newest first.
@@ -146,14 +152,38 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
         true
     };
     match &access {
-        Access::Index { index, matches, estimate } => {
+        Access::Index { index, matches, estimate, intersect } => {
             if *estimate > 0 {
                 let iter = store
                     .postings(*index, matches, range, MAX_PREFIX_TERMS)?
                     .into_iter()
                     .flatten();
-                for key in iter {
+                let mut others = Vec::with_capacity(intersect.len());
+                for (i, m) in intersect {
+                    if let Some(it) = store.postings(*i, m, range, MAX_PREFIX_TERMS)? {
+                        others.push(it.peekable());
+                    }
+                }
+                'keys: for key in iter {
                     let key = key?;
+                    // Both lists run newest first: skip the other list past `key`.
+                    for other in &mut others {
+                        loop {
+                            match other.peek() {
+                                Some(Ok(k)) if *k > key => {
+                                    other.next();
+                                }
+                                Some(Ok(k)) if *k == key => break,
+                                Some(Ok(_)) => continue 'keys,
+                                Some(Err(_)) => {
+                                    if let Some(Err(e)) = other.next() {
+                                        return Err(e);
+                                    }
+                                }
+                                None => break 'keys,
+                            }
+                        }
+                    }
                     // A posting without its event would be a store bug; skip, don't fail.
                     let Some(e) = store.get(key)? else { continue };
                     if !take(key, e) {

@@ -156,3 +156,39 @@ fn results_are_newest_first_and_limited() {
         assert!(run(store, "kind:door.forced_open", 100).next.is_none());
     });
 }
+
+#[test]
+fn large_lists_are_intersected_and_still_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, ..Default::default() }).unwrap();
+    building(&store, 9_000);
+    let now = Utc.timestamp_millis_opt(1_800_000_000_000 + 9_000 * 60_000).unwrap();
+    for text in ["granted door:lobby", "kind:access.granted person:jane", "severity:info vendor:pdk source:hq", "granted door:server"] {
+        let q = Query::parse(text, now).unwrap();
+        match explain(&store, &q).unwrap() {
+            Access::Index { estimate, intersect, .. } => {
+                assert_eq!(estimate, ESTIMATE_CAP, "{text}");
+                assert!(!intersect.is_empty(), "{text}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+        let mut got = Vec::new();
+        let mut before = None;
+        loop {
+            let page = execute(&store, &q, 250, before).unwrap();
+            got.extend(ids(&page));
+            match page.next {
+                Some(k) => before = Some(k),
+                None => break,
+            }
+        }
+        let want: Vec<String> = store
+            .scan(KeyRange::ALL)
+            .map(|r| r.unwrap().1)
+            .filter(|e| q.clauses.iter().all(|c| matches(c, e)))
+            .map(|e| e.id)
+            .collect();
+        assert!(!want.is_empty(), "{text}");
+        assert_eq!(got, want, "{text}");
+    }
+}
