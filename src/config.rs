@@ -233,22 +233,20 @@ impl Config {
             }
             names.push(name);
             for (key, value) in [("poll_interval", &s.poll_interval), ("backfill", &s.backfill)] {
-                if let Some(v) = value {
-                    if parse_duration(v.get_ref()).is_none() {
+                if let Some(v) = value
+                    && parse_duration(v.get_ref()).is_none() {
                         return Err(err(
                             Some(line_of(text, v.span().start)),
                             format!("`{key} = \"{}\"` is not a duration: use e.g. \"5s\", \"10m\", \"24h\", \"90d\", \"0s\"", v.get_ref()),
                         ));
                     }
-                }
             }
-            if let Some(e) = s.engine_io {
-                if e != 3 && e != 4 {
+            if let Some(e) = s.engine_io
+                && e != 3 && e != 4 {
                     return Err(err(name_line, format!("engine_io = {e}: use 4 (default) or 3")));
                 }
-            }
-            if !private {
-                if let Some((key, v)) = s.inline_secrets().next() {
+            if !private
+                && let Some((key, v)) = s.inline_secrets().next() {
                     return Err(err(
                         Some(line_of(text, v.span().start)),
                         format!(
@@ -256,7 +254,6 @@ impl Config {
                         ),
                     ));
                 }
-            }
         }
         Ok(config)
     }

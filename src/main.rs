@@ -13,8 +13,7 @@ use std::process::ExitCode;
 #[command(
     name = "doorwatch",
     version,
-    about = "A terminal security-desk console for cloud access control (Kisi, PDK, Seam, DoorFlow)",
-    arg_required_else_help = true
+    about = "A terminal security-desk console for cloud access control (Kisi, PDK, Seam, DoorFlow)"
 )]
 struct Cli {
     /// Config file (default: the platform config dir's doorwatch/config.toml).
@@ -133,7 +132,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let _log = init_logging(&data_dir);
     let stdout = std::io::stdout();
     match cli.command {
-        None => Ok(()),
+        None => {
+            // The console is not built yet: say what is there instead.
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!("\nThe console (and its demo) is not part of this build yet; the commands above work today.");
+            Ok(())
+        }
         Some(Command::Import { vendor, source, file }) => {
             let source = source.unwrap_or_else(|| vendor.to_string());
             let text = cli::import::read_input(&file)?;

@@ -150,11 +150,10 @@ impl FromStr for EventKind {
         if s == "other" {
             return Ok(EventKind::Other);
         }
-        if let Some(what) = s.strip_prefix("admin.") {
-            if !what.is_empty() {
+        if let Some(what) = s.strip_prefix("admin.")
+            && !what.is_empty() {
                 return Ok(EventKind::Admin(what.to_string()));
             }
-        }
         Err(format!("unknown kind `{s}`"))
     }
 }

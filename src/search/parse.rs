@@ -162,11 +162,10 @@ pub fn time_bound(v: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0) {
             return Ok(t.and_utc());
         }
-    }
     Err(format!(
         "`{v}` is not a time: use a duration back from now (30m, 2h, 7d, 1w) or a date/time (2026-11-01, 2026-11-01T08:00:00Z)"
     ))
@@ -234,15 +233,14 @@ fn tokenize(text: &str) -> Result<Vec<Token>, QueryError> {
                         end: text.len(),
                     });
                 }
-                if let Some(&(j, c)) = chars.peek() {
-                    if !c.is_whitespace() {
+                if let Some(&(j, c)) = chars.peek()
+                    && !c.is_whitespace() {
                         return Err(QueryError {
                             message: "put a space after a closing quote".into(),
                             start: j,
                             end: j + c.len_utf8(),
                         });
                     }
-                }
             } else if c == ':' && field.is_none() && !value.is_empty() {
                 field = Some(std::mem::take(&mut value));
             } else {

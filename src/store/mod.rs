@@ -344,11 +344,10 @@ impl Store {
     fn free_key_for(&self, p: &Pending, event: &Event) -> Result<Option<EventKey>> {
         let idhash = fnv1a64(event.id.as_bytes());
         // Stored recently under another time (a re-delivery with a new timestamp)?
-        if let Some(earlier) = p.recent.get(idhash) {
-            if self.id_at(earlier)?.as_deref() == Some(event.id.as_str()) {
+        if let Some(earlier) = p.recent.get(idhash)
+            && self.id_at(earlier)?.as_deref() == Some(event.id.as_str()) {
                 return Ok(None);
             }
-        }
         // The same event lands on its own key. A different id with the same hash at the
         // same millisecond is a 64-bit hash collision: probe on rather than overwrite.
         let mut key = EventKey { ms: event.occurred_at.timestamp_millis(), idhash };
