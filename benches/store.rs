@@ -51,7 +51,7 @@ fn main() {
     let end_ms = 1_800_000_000_000i64;
     let span_ms = 365 * 86_400_000i64;
 
-    let mut opts = StoreOptions::default();
+    let mut opts = StoreOptions { auto_checkpoint: true, ..Default::default() };
     if let Some(f) = std::env::var("DOORWATCH_BENCH_FLUSH").ok().and_then(|v| v.parse().ok()) {
         opts.posting_flush = f;
     }

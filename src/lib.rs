@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod search;
 pub mod sim;
 pub mod sources;
+pub mod state;
 pub mod store;

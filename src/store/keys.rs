@@ -11,6 +11,7 @@
 //! | `J` | seq(8) | event keys of one append whose postings are not on disk yet |
 //! | `C` | source name | cursor bytes |
 //! | `Q` | seq(8) | quarantined payload (JSON) |
+//! | `A` | seq(8) | audit record (append-only: acks, escalations, clears) |
 //! | `M` | name | store metadata (schema version, counters, journal watermark) |
 
 use std::fmt;
@@ -20,6 +21,7 @@ pub const POSTING: u8 = b'I';
 pub const JOURNAL: u8 = b'J';
 pub const CURSOR: u8 = b'C';
 pub const QUARANTINE: u8 = b'Q';
+pub const AUDIT: u8 = b'A';
 pub const META: u8 = b'M';
 
 /// Where an event lives in the primary region: its time, then a hash of its id.

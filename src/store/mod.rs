@@ -26,7 +26,7 @@ pub use terms::Index;
 use crate::model::{Event, Vendor};
 use crate::sources::fields::fnv1a64;
 use chrono::{DateTime, Utc};
-use keys::{CURSOR, JOURNAL, META, QUARANTINE};
+use keys::{AUDIT, CURSOR, JOURNAL, META, QUARANTINE};
 use serde::{Deserialize, Serialize};
 use postings::{PendingPostings, TermBlocks};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -47,6 +47,7 @@ const TREE: &str = "doorwatch";
 const META_SCHEMA: &str = "schema";
 const META_COUNT: &str = "count";
 const META_RECENT: &str = "recent";
+const META_SNAPSHOT: &str = "snapshot";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -147,6 +148,7 @@ struct Pending {
     journal_events: usize,
     next_journal_seq: u64,
     next_quarantine_seq: u64,
+    next_audit_seq: u64,
     count: u64,
 }
 
@@ -156,6 +158,7 @@ pub struct Store {
     path: PathBuf,
     pending: Mutex<Pending>,
     posting_flush: usize,
+    auto_checkpoint: bool,
 }
 
 /// Options for [`Store::open_with`].
@@ -165,6 +168,11 @@ pub struct StoreOptions {
     pub cache_capacity: u64,
     /// Events buffered before postings are written.
     pub posting_flush: usize,
+    /// Write postings by itself when `posting_flush` events wait (tools and benches).
+    /// Off for the application, which checkpoints its live state with the postings
+    /// (see [`Store::checkpoint`]) so that the journal always covers what the state
+    /// snapshot does not.
+    pub auto_checkpoint: bool,
 }
 
 impl Default for StoreOptions {
@@ -172,6 +180,7 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_capacity: 64 * 1024 * 1024,
             posting_flush: DEFAULT_POSTING_FLUSH,
+            auto_checkpoint: false,
         }
     }
 }
@@ -187,13 +196,23 @@ impl Store {
             path: path.clone(),
             detail: e.to_string(),
         })?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
             .cache_capacity(opts.cache_capacity)
             .flush_every_ms(Some(1000))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| open_error(&path, e))?;
+            .mode(sled::Mode::HighThroughput);
+        // sled's background flusher can hold the file lock for a moment after the
+        // previous owner let go (a command that just exited, a handle just dropped):
+        // wait briefly before saying the store is in use.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+        let db = loop {
+            match config.open().map_err(|e| open_error(&path, e)) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree(TREE).map_err(|e| open_error(&path, e))?;
         let store = Store {
             db,
@@ -201,6 +220,7 @@ impl Store {
             path,
             pending: Mutex::new(Pending::default()),
             posting_flush: opts.posting_flush.max(1),
+            auto_checkpoint: opts.auto_checkpoint,
         };
         store.check_schema()?;
         store.load_pending()?;
@@ -254,6 +274,7 @@ impl Store {
             None => 0,
         };
         p.next_quarantine_seq = last_seq(&self.tree, QUARANTINE)?.map_or(0, |s| s + 1);
+        p.next_audit_seq = last_seq(&self.tree, AUDIT)?.map_or(0, |s| s + 1);
         // The recent ids as of the last posting flush; the journal adds the rest.
         if let Some(v) = self.tree.get(keys::named(META, META_RECENT))? {
             for chunk in v.chunks(16) {
@@ -334,8 +355,8 @@ impl Store {
         for (key, event) in new_keys.into_iter().zip(&report.stored) {
             add_pending(&mut p, key, event);
         }
-        if p.journal_events >= self.posting_flush {
-            self.write_postings(&mut p)?;
+        if self.auto_checkpoint && p.journal_events >= self.posting_flush {
+            self.write_postings(&mut p, None)?;
         }
         Ok(report)
     }
@@ -370,11 +391,13 @@ impl Store {
 
     /// Write buffered postings as blocks in one batch and drop the journal entries
     /// they cover.
-    fn write_postings(&self, p: &mut Pending) -> Result<()> {
-        if p.journal.is_empty() {
+    fn write_postings(&self, p: &mut Pending, snapshot: Option<&[u8]>) -> Result<()> {
+        let mut writes = sled::Batch::default();
+        if let Some(snapshot) = snapshot {
+            writes.insert(keys::named(META, META_SNAPSHOT), snapshot);
+        } else if p.journal.is_empty() {
             return Ok(());
         }
-        let mut writes = sled::Batch::default();
         postings::write_blocks(&mut p.postings, &mut writes);
         // Saved with the postings so that an open reads one value instead of scanning.
         writes.insert(keys::named(META, META_RECENT), p.recent.to_bytes());
@@ -388,13 +411,81 @@ impl Store {
         Ok(())
     }
 
-    /// Write buffered postings and make everything durable.
+    /// Make everything durable. With `auto_checkpoint`, also write buffered postings;
+    /// without, the journal stays for the next [`Store::checkpoint`] or open.
     pub fn flush(&self) -> Result<()> {
+        if self.auto_checkpoint {
+            let mut p = self.lock();
+            self.write_postings(&mut p, None)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Whether enough events wait in the journal that a checkpoint is due.
+    pub fn needs_checkpoint(&self) -> bool {
+        self.lock().journal_events >= self.posting_flush
+    }
+
+    /// Write buffered postings, drop the journal they cover and save `snapshot` (the
+    /// caller's state as of every event committed so far), all in one atomic batch.
+    pub fn checkpoint(&self, snapshot: Option<&[u8]>) -> Result<()> {
         let mut p = self.lock();
-        self.write_postings(&mut p)?;
+        self.write_postings(&mut p, snapshot)?;
         drop(p);
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The snapshot saved by the last [`Store::checkpoint`].
+    pub fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(keys::named(META, META_SNAPSHOT))?.map(|v| v.to_vec()))
+    }
+
+    /// Events committed since the last checkpoint, in commit order: what a snapshot
+    /// does not cover yet.
+    pub fn uncheckpointed(&self) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([JOURNAL]).values() {
+            for chunk in item?.chunks(16) {
+                let key = EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("journal entry"))?;
+                out.push(self.get(key)?.ok_or_else(|| self.corrupt("journal points at a missing event"))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Append audit records (opaque bytes) atomically and durably; returns the
+    /// sequence number of the first.
+    pub fn append_audit(&self, records: &[Vec<u8>]) -> Result<u64> {
+        let mut p = self.lock();
+        let first = p.next_audit_seq;
+        let mut writes = sled::Batch::default();
+        for (i, r) in records.iter().enumerate() {
+            writes.insert(&keys::seq_key(AUDIT, first + i as u64), r.as_slice());
+        }
+        self.tree.apply_batch(writes)?;
+        p.next_audit_seq += records.len() as u64;
+        drop(p);
+        self.db.flush()?;
+        Ok(first)
+    }
+
+    /// Audit records with sequence number `>= from`, oldest first.
+    pub fn audit_from(&self, from: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.tree
+            .range(keys::seq_key(AUDIT, from).to_vec()..=keys::seq_key(AUDIT, u64::MAX).to_vec())
+            .map(|item| {
+                let (k, v) = item?;
+                let seq = k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+                Ok((seq, v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The sequence number the next audit record gets.
+    pub fn audit_len(&self) -> u64 {
+        self.lock().next_audit_seq
     }
 
     /// The saved cursor of a source.
@@ -414,6 +505,15 @@ impl Store {
     pub fn scan(&self, range: KeyRange) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
         let iter = (!range.is_empty()).then(|| self.tree.range(range.lo.primary()..=range.hi.primary()).rev());
         iter.into_iter().flatten().map(|item| {
+            let (k, v) = item?;
+            let key = EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?;
+            Ok((key, codec::decode(key.ms, &v)?))
+        })
+    }
+
+    /// Every event, oldest first (rebuilding state without a snapshot).
+    pub fn scan_oldest_first(&self) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
+        self.tree.scan_prefix([keys::EVENT]).map(|item| {
             let (k, v) = item?;
             let key = EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?;
             Ok((key, codec::decode(key.ms, &v)?))

@@ -28,7 +28,7 @@ fn batch(events: Vec<Event>) -> AppendBatch {
 }
 
 fn small(dir: &Path) -> Store {
-    Store::open_with(dir, StoreOptions { posting_flush: 3, ..Default::default() }).unwrap()
+    Store::open_with(dir, StoreOptions { posting_flush: 3, auto_checkpoint: true, ..Default::default() }).unwrap()
 }
 
 fn keys_of(store: &Store, index: Index, term: TermMatch) -> Vec<i64> {
@@ -79,7 +79,7 @@ fn dedupe_holds_across_posting_flushes_and_reopen() {
 fn postings_survive_a_crash_before_they_are_written() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, ..Default::default() }).unwrap();
+        let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, auto_checkpoint: true, ..Default::default() }).unwrap();
         store
             .append(batch(vec![
                 ev("hq", "a", 10, "Server Room", EventKind::DoorForcedOpen),
@@ -219,4 +219,38 @@ fn events_round_trip_through_the_store() {
     store.append(batch(vec![e.clone()])).unwrap();
     let (_, back) = store.scan(KeyRange::ALL).next().unwrap().unwrap();
     assert_eq!(back, e);
+}
+
+#[test]
+fn a_checkpoint_saves_the_snapshot_with_the_postings_and_the_journal_holds_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 2, ..Default::default() }).unwrap();
+        store.append(batch(vec![ev("hq", "1", 1, "Lobby", EventKind::DoorOpened), ev("hq", "2", 2, "Lobby", EventKind::DoorClosed)])).unwrap();
+        assert!(store.needs_checkpoint());
+        store.checkpoint(Some(b"state-after-2")).unwrap();
+        assert!(!store.needs_checkpoint());
+        store.append(batch(vec![ev("hq", "3", 3, "Lobby", EventKind::DoorOpened)])).unwrap();
+        // Closed without a checkpoint: event 3 must stay in the journal.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.snapshot().unwrap().as_deref(), Some(&b"state-after-2"[..]));
+    let rest: Vec<String> = store.uncheckpointed().unwrap().into_iter().map(|e| e.id).collect();
+    assert_eq!(rest, vec!["hq:3"]);
+    assert_eq!(keys_of(&store, Index::Door, TermMatch::Exact(terms::ref_word_term("lobby"))), vec![3, 2, 1]);
+}
+
+#[test]
+fn audit_is_append_only_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = small(dir.path());
+        assert_eq!(store.append_audit(&[b"one".to_vec(), b"two".to_vec()]).unwrap(), 0);
+    }
+    let store = small(dir.path());
+    assert_eq!(store.audit_len(), 2);
+    assert_eq!(store.append_audit(&[b"three".to_vec()]).unwrap(), 2);
+    let all: Vec<Vec<u8>> = store.audit_from(0).unwrap().into_iter().map(|(_, v)| v).collect();
+    assert_eq!(all, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+    assert_eq!(store.audit_from(2).unwrap(), vec![(2, b"three".to_vec())]);
 }

@@ -56,7 +56,7 @@ fn ids(page: &Page) -> Vec<String> {
 fn with_store(f: impl FnOnce(&Store)) {
     let dir = tempfile::tempdir().unwrap();
     // A small flush size puts some postings on disk and some in memory.
-    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 37, ..Default::default() }).unwrap();
+    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 37, auto_checkpoint: true, ..Default::default() }).unwrap();
     building(&store, 100);
     f(&store);
 }
@@ -160,7 +160,7 @@ fn results_are_newest_first_and_limited() {
 #[test]
 fn large_lists_are_intersected_and_still_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, ..Default::default() }).unwrap();
+    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, auto_checkpoint: true, ..Default::default() }).unwrap();
     building(&store, 9_000);
     let now = Utc.timestamp_millis_opt(1_800_000_000_000 + 9_000 * 60_000).unwrap();
     for text in ["granted door:lobby", "kind:access.granted person:jane", "severity:info vendor:pdk source:hq", "granted door:server"] {
