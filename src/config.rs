@@ -20,6 +20,29 @@ pub struct Config {
     #[serde(default, rename = "source")]
     pub sources: Vec<Spanned<SourceConfig>>,
     pub webhooks: Option<WebhooksConfig>,
+    pub alarms: Option<Spanned<AlarmsConfig>>,
+}
+
+/// `[alarms]`: the alarm rules' settings; everything optional.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsConfig {
+    pub offline_grace: Option<String>,
+    pub burst_count: Option<usize>,
+    pub burst_window: Option<String>,
+    /// `"0s"` turns escalation off.
+    pub escalate_after: Option<String>,
+    pub require_ack_note: Option<bool>,
+    /// `[alarms.rules.forced_open] enabled = false, priority = "high"`.
+    #[serde(default)]
+    pub rules: std::collections::BTreeMap<String, RuleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub enabled: Option<bool>,
+    pub priority: Option<crate::state::alarms::Priority>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +222,48 @@ impl SourceConfig {
     }
 }
 
+fn alarm_config(a: &AlarmsConfig) -> Result<crate::state::alarms::AlarmConfig, String> {
+    use crate::state::alarms::{AlarmConfig, Rule};
+    let mut c = AlarmConfig::default();
+    let duration = |key: &str, v: &str| {
+        parse_duration(v).ok_or_else(|| format!("[alarms] `{key} = \"{v}\"` is not a duration: use e.g. \"90s\", \"2m\", \"10m\""))
+    };
+    if let Some(v) = &a.offline_grace {
+        c.offline_grace = duration("offline_grace", v)?;
+    }
+    if let Some(v) = &a.burst_window {
+        c.burst_window = duration("burst_window", v)?;
+    }
+    if let Some(v) = &a.escalate_after {
+        let d = duration("escalate_after", v)?;
+        c.escalate_after = (d > chrono::Duration::zero()).then_some(d);
+    }
+    if let Some(n) = a.burst_count {
+        if n == 0 {
+            return Err("[alarms] burst_count must be at least 1".into());
+        }
+        c.burst_count = n;
+    }
+    if let Some(b) = a.require_ack_note {
+        c.require_ack_note = b;
+    }
+    for (name, rc) in &a.rules {
+        let rule = Rule::ALL.into_iter().find(|r| r.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+            format!("[alarms.rules.{name}]: no such rule; rules are {}", names.join(", "))
+        })?;
+        if let Some(s) = c.rules.get_mut(&rule) {
+            if let Some(e) = rc.enabled {
+                s.enabled = e;
+            }
+            if let Some(p) = rc.priority {
+                s.priority = p;
+            }
+        }
+    }
+    Ok(c)
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
@@ -255,7 +320,19 @@ impl Config {
                     ));
                 }
         }
+        if let Some(alarms) = &config.alarms {
+            let line = Some(line_of(text, alarms.span().start));
+            alarm_config(alarms.get_ref()).map_err(|m| err(line, m))?;
+        }
         Ok(config)
+    }
+
+    /// The alarm engine's settings: defaults, overridden by `[alarms]`.
+    pub fn alarm_config(&self) -> crate::state::alarms::AlarmConfig {
+        self.alarms
+            .as_ref()
+            .and_then(|a| alarm_config(a.get_ref()).ok())
+            .unwrap_or_default()
     }
 
     /// Read a config file.
@@ -397,6 +474,27 @@ listen = "127.0.0.1:8787"
         assert!(e.message.contains("set the environment variable DOORWATCH_TEST_KISI_KEY"), "{e}");
         let e = c.sources[0].get_ref().secret(SecretKind::WebhookSecret).unwrap_err();
         assert!(e.message.contains("webhook_secret_env"), "{e}");
+    }
+
+    #[test]
+    fn alarm_settings_override_defaults_and_bad_ones_are_named() {
+        use crate::state::alarms::{Priority, Rule};
+        let c = Config::parse(
+            "[alarms]\noffline_grace = \"5m\"\nescalate_after = \"0s\"\nrequire_ack_note = true\n\n[alarms.rules.forced_open]\npriority = \"high\"\n[alarms.rules.battery_low]\nenabled = false\n",
+            None,
+            false,
+        )
+        .unwrap();
+        let a = c.alarm_config();
+        assert_eq!(a.offline_grace, chrono::Duration::minutes(5));
+        assert_eq!(a.escalate_after, None);
+        assert!(a.require_ack_note);
+        assert_eq!(a.rules[&Rule::ForcedOpen].priority, Priority::High);
+        assert!(!a.rules[&Rule::BatteryLow].enabled);
+        let e = error("operator = \"x\"\n\n[alarms]\n[alarms.rules.forced]\nenabled = false\n");
+        assert!(e.message.contains("no such rule"), "{e}");
+        let e = error("[alarms.rules.tamper]\npriority = \"urgent\"\n");
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]

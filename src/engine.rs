@@ -197,13 +197,16 @@ impl Engine {
 
 /// `alarms` output for people: one line per alarm.
 pub fn alarm_line(a: &Alarm) -> String {
-    let subject = a
+    let subject: String = a
         .door
         .as_ref()
         .or(a.controller.as_ref())
         .map(|r| r.label().to_string())
         .or_else(|| a.credential.clone())
-        .unwrap_or_else(|| "-".into());
+        .unwrap_or_else(|| "-".into())
+        .chars()
+        .take(20)
+        .collect();
     let acked = a
         .acks
         .first()

@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use doorwatch::cli::{self, export::Format, BadQuery};
 use doorwatch::config::{self, Config};
+use doorwatch::engine::Engine;
+use doorwatch::state::alarms::AckError;
 use doorwatch::model::Vendor;
 use doorwatch::store::EventKey;
 use std::io::Write;
@@ -57,6 +59,25 @@ enum Command {
         /// One record per line as JSON (source, vendor, received_at, error, raw).
         #[arg(long)]
         json: bool,
+    },
+    /// Alarms that still need someone (not acknowledged, or not cleared).
+    Alarms {
+        /// One alarm per line as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also the closed ones (acknowledged and cleared).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Acknowledge an alarm (the first acknowledgement wins).
+    Ack {
+        /// The alarm id, e.g. a-000042.
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Who acknowledges (default: the config's operator, then $USER).
+        #[arg(long)]
+        operator: Option<String>,
     },
     /// Export history matching a query (all of it by default).
     Export {
@@ -130,6 +151,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     let data_dir = config::data_dir(cli.data_dir.as_deref(), config.as_ref());
     let _log = init_logging(&data_dir);
+    let alarm_config = config.as_ref().map(Config::alarm_config).unwrap_or_default();
+    let operator_default = config.clone().unwrap_or_default().operator();
     let stdout = std::io::stdout();
     match cli.command {
         None => {
@@ -142,8 +165,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import { vendor, source, file }) => {
             let source = source.unwrap_or_else(|| vendor.to_string());
             let text = cli::import::read_input(&file)?;
-            let store = cli::open_store(&data_dir)?;
-            let report = cli::import::import_text(&store, vendor, &source, &text)?;
+            let mut engine = Engine::open(&data_dir, alarm_config)?;
+            let report = cli::import::import_text(&mut engine, vendor, &source, &text)?;
+            engine.close()?;
             tracing::info!(%vendor, %source, "import: {report}");
             println!("{report}");
             Ok(())
@@ -158,6 +182,47 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("{}", cli::search::more_hint(next));
             }
             Ok(())
+        }
+        Some(Command::Alarms { json, all }) => {
+            let mut engine = Engine::open(&data_dir, alarm_config)?;
+            engine.tick(chrono::Utc::now())?;
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let alarms: Vec<_> = if all {
+                let mut v: Vec<_> = engine.alarms.all().collect();
+                v.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.raised_at.cmp(&b.raised_at)));
+                v
+            } else {
+                engine.alarms.open_alarms()
+            };
+            for a in alarms {
+                if json {
+                    writeln!(out, "{}", a.to_json())?;
+                } else {
+                    writeln!(out, "{}", doorwatch::engine::alarm_line(a))?;
+                }
+            }
+            out.flush()?;
+            drop(out);
+            engine.close()?;
+            Ok(())
+        }
+        Some(Command::Ack { id, note, operator }) => {
+            let operator = operator.unwrap_or(operator_default);
+            let mut engine = Engine::open(&data_dir, alarm_config)?;
+            let outcome = engine.ack(&id, &operator, &note, chrono::Utc::now())?;
+            engine.close()?;
+            match outcome {
+                Ok(a) => {
+                    println!("{} acknowledged by {operator} ({})", a.id, a.state());
+                    Ok(())
+                }
+                // Someone was first: say who, and that is not a failure.
+                Err(e @ AckError::AlreadyAcknowledged { .. }) => {
+                    println!("{e}");
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Some(Command::Quarantine { json }) => {
             let store = cli::open_store(&data_dir)?;

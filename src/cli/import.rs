@@ -2,7 +2,8 @@
 
 use crate::model::Vendor;
 use crate::sources::{self, ParseContext};
-use crate::store::{AppendBatch, QuarantineRecord, Store};
+use crate::engine::Engine;
+use crate::store::{AppendBatch, QuarantineRecord};
 use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
@@ -39,8 +40,9 @@ pub fn read_input(file: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
 }
 
-/// Parse `text` as `vendor` payloads and store them under `source`.
-pub fn import_text(store: &Store, vendor: Vendor, source: &str, text: &str) -> anyhow::Result<ImportReport> {
+/// Parse `text` as `vendor` payloads and store them under `source`. Every stored
+/// event goes through the live state and the alarm rules.
+pub fn import_text(engine: &mut Engine, vendor: Vendor, source: &str, text: &str) -> anyhow::Result<ImportReport> {
     let received_at = chrono::Utc::now();
     let ctx = ParseContext { source, received_at };
     let (items, bad_lines) = sources::split_import(vendor, text);
@@ -65,15 +67,14 @@ pub fn import_text(store: &Store, vendor: Vendor, source: &str, text: &str) -> a
                 Err(r) => batch.quarantine.push(quarantine(r.raw, r.error)),
             }
         }
-        let r = store.append(batch)?;
+        let r = engine.ingest(batch, chrono::Utc::now())?;
         report.imported += r.stored.len();
         report.duplicates += r.duplicates;
         report.quarantined += r.quarantined;
     }
     if !pending_quarantine.is_empty() {
-        let r = store.append(AppendBatch { quarantine: pending_quarantine, ..Default::default() })?;
+        let r = engine.ingest(AppendBatch { quarantine: pending_quarantine, ..Default::default() }, chrono::Utc::now())?;
         report.quarantined += r.quarantined;
     }
-    store.flush()?;
     Ok(report)
 }
