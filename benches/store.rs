@@ -6,8 +6,8 @@
 
 use doorwatch::engine::Engine;
 use doorwatch::search::{self, Query};
-use doorwatch::state::alarms::AlarmConfig;
 use doorwatch::sim::history::history;
+use doorwatch::state::alarms::AlarmConfig;
 use doorwatch::store::{AppendBatch, Store, StoreOptions};
 use std::time::{Duration, Instant};
 
@@ -53,8 +53,14 @@ fn main() {
     let end_ms = 1_800_000_000_000i64;
     let span_ms = 365 * 86_400_000i64;
 
-    let mut opts = StoreOptions { auto_checkpoint: true, ..Default::default() };
-    if let Some(f) = std::env::var("DOORWATCH_BENCH_FLUSH").ok().and_then(|v| v.parse().ok()) {
+    let mut opts = StoreOptions {
+        auto_checkpoint: true,
+        ..Default::default()
+    };
+    if let Some(f) = std::env::var("DOORWATCH_BENCH_FLUSH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         opts.posting_flush = f;
     }
     let store = Store::open_with(dir.path(), opts).expect("open store");
@@ -63,11 +69,21 @@ fn main() {
     for e in history(n, end_ms, span_ms, 42) {
         batch.push(e);
         if batch.len() == BATCH {
-            store.append(AppendBatch { events: std::mem::take(&mut batch), ..Default::default() }).expect("append");
+            store
+                .append(AppendBatch {
+                    events: std::mem::take(&mut batch),
+                    ..Default::default()
+                })
+                .expect("append");
         }
     }
     if !batch.is_empty() {
-        store.append(AppendBatch { events: batch, ..Default::default() }).expect("append");
+        store
+            .append(AppendBatch {
+                events: batch,
+                ..Default::default()
+            })
+            .expect("append");
     }
     store.flush().expect("flush");
     let ingest = started.elapsed();
@@ -77,9 +93,17 @@ fn main() {
     println!();
     println!("| figure | value |");
     println!("|---|---|");
-    println!("| ingest, all indexes | {:.0} events/s ({:.1} s) |", n as f64 / ingest.as_secs_f64(), ingest.as_secs_f64());
+    println!(
+        "| ingest, all indexes | {:.0} events/s ({:.1} s) |",
+        n as f64 / ingest.as_secs_f64(),
+        ingest.as_secs_f64()
+    );
     println!("| peak RSS during ingest | {:.0} MB |", rss_peak_mb());
-    println!("| disk | {:.0} MB ({:.0} B/event) |", disk as f64 / 1e6, disk as f64 / n as f64);
+    println!(
+        "| disk | {:.0} MB ({:.0} B/event) |",
+        disk as f64 / 1e6,
+        disk as f64 / n as f64
+    );
 
     let now = chrono::DateTime::from_timestamp_millis(end_ms).expect("time");
     let queries = [
@@ -106,7 +130,11 @@ fn main() {
             hits = page.events.len();
         }
         times.sort();
-        println!("| {label} `{text}` | {hits} | {:.2} | {:.2} |", percentile(&times, 0.5), percentile(&times, 0.99));
+        println!(
+            "| {label} `{text}` | {hits} | {:.2} | {:.2} |",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
     }
 
     drop(store);
@@ -120,7 +148,11 @@ fn main() {
     let again = Store::open(dir.path()).expect("reopen");
     let second = t.elapsed();
     drop(again);
-    println!("| open with {stored} events stored | first after the bulk load {:.0} ms, then {:.0} ms |", reopen.as_secs_f64() * 1000.0, second.as_secs_f64() * 1000.0);
+    println!(
+        "| open with {stored} events stored | first after the bulk load {:.0} ms, then {:.0} ms |",
+        reopen.as_secs_f64() * 1000.0,
+        second.as_secs_f64() * 1000.0
+    );
 
     // Start-up of the engine (state + alarms): without a snapshot it folds all history;
     // with one it loads the snapshot and replays only what came after it.
@@ -134,7 +166,12 @@ fn main() {
     let t = Instant::now();
     let engine = Engine::open(dir.path(), AlarmConfig::default()).expect("engine");
     let from_snapshot = t.elapsed();
-    let snapshot_bytes = engine.store().snapshot().ok().flatten().map_or(0, |s| s.len());
+    let snapshot_bytes = engine
+        .store()
+        .snapshot()
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.len());
     drop(engine);
     println!(
         "| engine start-up, {stored} events, {alarms} alarms | no snapshot (fold all) {:.0} ms; from snapshot {:.0} ms ({:.1} MB snapshot, written in {:.0} ms) |",

@@ -4,7 +4,7 @@
 //! read from environment variables named in the file; inline secrets are accepted only
 //! from a file no one else can read (mode 0600), as ssh does with keys.
 
-use crate::model::{parse_duration, Vendor};
+use crate::model::{Vendor, parse_duration};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,9 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.line) {
-            (Some(file), Some(line)) => write!(f, "{}, line {line}: {}", file.display(), self.message),
+            (Some(file), Some(line)) => {
+                write!(f, "{}, line {line}: {}", file.display(), self.message)
+            }
             (Some(file), None) => write!(f, "{}: {}", file.display(), self.message),
             (None, Some(line)) => write!(f, "config line {line}: {}", self.message),
             (None, None) => write!(f, "config: {}", self.message),
@@ -154,9 +156,16 @@ impl SourceConfig {
         match kind {
             SecretKind::Token => (self.token_env.as_ref(), self.token.as_ref()),
             SecretKind::ClientId => (self.client_id_env.as_ref(), self.client_id.as_ref()),
-            SecretKind::ClientSecret => (self.client_secret_env.as_ref(), self.client_secret.as_ref()),
-            SecretKind::RefreshToken => (self.refresh_token_env.as_ref(), self.refresh_token.as_ref()),
-            SecretKind::WebhookSecret => (self.webhook_secret_env.as_ref(), self.webhook_secret.as_ref()),
+            SecretKind::ClientSecret => {
+                (self.client_secret_env.as_ref(), self.client_secret.as_ref())
+            }
+            SecretKind::RefreshToken => {
+                (self.refresh_token_env.as_ref(), self.refresh_token.as_ref())
+            }
+            SecretKind::WebhookSecret => (
+                self.webhook_secret_env.as_ref(),
+                self.webhook_secret.as_ref(),
+            ),
         }
     }
 
@@ -226,7 +235,11 @@ fn alarm_config(a: &AlarmsConfig) -> Result<crate::state::alarms::AlarmConfig, S
     use crate::state::alarms::{AlarmConfig, Rule};
     let mut c = AlarmConfig::default();
     let duration = |key: &str, v: &str| {
-        parse_duration(v).ok_or_else(|| format!("[alarms] `{key} = \"{v}\"` is not a duration: use e.g. \"90s\", \"2m\", \"10m\""))
+        parse_duration(v).ok_or_else(|| {
+            format!(
+                "[alarms] `{key} = \"{v}\"` is not a duration: use e.g. \"90s\", \"2m\", \"10m\""
+            )
+        })
     };
     if let Some(v) = &a.offline_grace {
         c.offline_grace = duration("offline_grace", v)?;
@@ -248,10 +261,16 @@ fn alarm_config(a: &AlarmsConfig) -> Result<crate::state::alarms::AlarmConfig, S
         c.require_ack_note = b;
     }
     for (name, rc) in &a.rules {
-        let rule = Rule::ALL.into_iter().find(|r| r.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-            format!("[alarms.rules.{name}]: no such rule; rules are {}", names.join(", "))
-        })?;
+        let rule = Rule::ALL
+            .into_iter()
+            .find(|r| r.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+                format!(
+                    "[alarms.rules.{name}]: no such rule; rules are {}",
+                    names.join(", ")
+                )
+            })?;
         if let Some(s) = c.rules.get_mut(&rule) {
             if let Some(e) = rc.enabled {
                 s.enabled = e;
@@ -290,35 +309,51 @@ impl Config {
             if name.is_empty() || name.contains(':') || name.chars().any(char::is_whitespace) {
                 return Err(err(
                     name_line,
-                    format!("source name `{name}` must be non-empty, without spaces or `:` (it prefixes event ids), e.g. \"hq-kisi\""),
+                    format!(
+                        "source name `{name}` must be non-empty, without spaces or `:` (it prefixes event ids), e.g. \"hq-kisi\""
+                    ),
                 ));
             }
             if names.contains(&name) {
-                return Err(err(name_line, format!("two sources are named `{name}`: names must be unique")));
+                return Err(err(
+                    name_line,
+                    format!("two sources are named `{name}`: names must be unique"),
+                ));
             }
             names.push(name);
-            for (key, value) in [("poll_interval", &s.poll_interval), ("backfill", &s.backfill)] {
+            for (key, value) in [
+                ("poll_interval", &s.poll_interval),
+                ("backfill", &s.backfill),
+            ] {
                 if let Some(v) = value
-                    && parse_duration(v.get_ref()).is_none() {
-                        return Err(err(
-                            Some(line_of(text, v.span().start)),
-                            format!("`{key} = \"{}\"` is not a duration: use e.g. \"5s\", \"10m\", \"24h\", \"90d\", \"0s\"", v.get_ref()),
-                        ));
-                    }
-            }
-            if let Some(e) = s.engine_io
-                && e != 3 && e != 4 {
-                    return Err(err(name_line, format!("engine_io = {e}: use 4 (default) or 3")));
-                }
-            if !private
-                && let Some((key, v)) = s.inline_secrets().next() {
+                    && parse_duration(v.get_ref()).is_none()
+                {
                     return Err(err(
                         Some(line_of(text, v.span().start)),
                         format!(
-                            "inline `{key}` in a file that group or others can read: run `chmod 600` on the file, or use `{key}_env = \"VAR\"` and put the secret in that environment variable"
+                            "`{key} = \"{}\"` is not a duration: use e.g. \"5s\", \"10m\", \"24h\", \"90d\", \"0s\"",
+                            v.get_ref()
                         ),
                     ));
                 }
+            }
+            if let Some(e) = s.engine_io
+                && e != 3
+                && e != 4
+            {
+                return Err(err(
+                    name_line,
+                    format!("engine_io = {e}: use 4 (default) or 3"),
+                ));
+            }
+            if !private && let Some((key, v)) = s.inline_secrets().next() {
+                return Err(err(
+                    Some(line_of(text, v.span().start)),
+                    format!(
+                        "inline `{key}` in a file that group or others can read: run `chmod 600` on the file, or use `{key}_env = \"VAR\"` and put the secret in that environment variable"
+                    ),
+                ));
+            }
         }
         if let Some(alarms) = &config.alarms {
             let line = Some(line_of(text, alarms.span().start));
@@ -416,14 +451,25 @@ listen = "127.0.0.1:8787"
         let c = Config::parse(GOOD, None, false).unwrap();
         assert_eq!(c.sources.len(), 2);
         assert_eq!(c.sources[0].get_ref().vendor(), Vendor::Kisi);
-        assert_eq!(c.sources[0].get_ref().poll_interval(), Duration::from_secs(5));
-        assert_eq!(c.sources[1].get_ref().backfill(), Duration::from_secs(86_400));
+        assert_eq!(
+            c.sources[0].get_ref().poll_interval(),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            c.sources[1].get_ref().backfill(),
+            Duration::from_secs(86_400)
+        );
         assert_eq!(c.operator(), "alice");
     }
 
     #[test]
     fn a_config_without_sources_is_valid() {
-        assert!(Config::parse("operator = \"bob\"\n", None, false).unwrap().sources.is_empty());
+        assert!(
+            Config::parse("operator = \"bob\"\n", None, false)
+                .unwrap()
+                .sources
+                .is_empty()
+        );
         assert!(Config::parse("", None, false).is_ok());
     }
 
@@ -436,13 +482,18 @@ listen = "127.0.0.1:8787"
         let e = error("[[source]]\nname = \"a\"\nvendor = \"kisi\"\ntokn_env = \"X\"\n");
         assert_eq!(e.line, Some(4), "{e}");
         let shown = e.to_string();
-        assert!(shown.starts_with("/etc/doorwatch.toml, line 4: unknown field `tokn_env`"), "{shown}");
+        assert!(
+            shown.starts_with("/etc/doorwatch.toml, line 4: unknown field `tokn_env`"),
+            "{shown}"
+        );
 
         let e = error("[[source]]\nname = \"a\"\nvendor = \"acme\"\n");
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("acme"), "{e}");
 
-        let e = error("[[source]]\nname = \"a\"\nvendor = \"kisi\"\n\n[[source]]\nname = \"a\"\nvendor = \"pdk\"\n");
+        let e = error(
+            "[[source]]\nname = \"a\"\nvendor = \"kisi\"\n\n[[source]]\nname = \"a\"\nvendor = \"pdk\"\n",
+        );
         assert_eq!(e.line, Some(6));
         assert!(e.message.contains("unique"));
 
@@ -460,7 +511,10 @@ listen = "127.0.0.1:8787"
         let e = Config::parse(text, None, false).unwrap_err();
         assert_eq!(e.line, Some(4));
         assert!(e.message.contains("chmod 600"), "{e}");
-        assert!(!e.to_string().contains("sim-secret-123"), "the secret must not be echoed");
+        assert!(
+            !e.to_string().contains("sim-secret-123"),
+            "the secret must not be echoed"
+        );
         let c = Config::parse(text, None, true).unwrap();
         let secret = c.sources[0].get_ref().secret(SecretKind::Token).unwrap();
         assert_eq!(secret.expose(), "sim-secret-123");
@@ -470,9 +524,19 @@ listen = "127.0.0.1:8787"
     #[test]
     fn a_missing_env_var_is_named() {
         let c = Config::parse(GOOD, None, false).unwrap();
-        let e = c.sources[0].get_ref().secret(SecretKind::Token).unwrap_err();
-        assert!(e.message.contains("set the environment variable DOORWATCH_TEST_KISI_KEY"), "{e}");
-        let e = c.sources[0].get_ref().secret(SecretKind::WebhookSecret).unwrap_err();
+        let e = c.sources[0]
+            .get_ref()
+            .secret(SecretKind::Token)
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("set the environment variable DOORWATCH_TEST_KISI_KEY"),
+            "{e}"
+        );
+        let e = c.sources[0]
+            .get_ref()
+            .secret(SecretKind::WebhookSecret)
+            .unwrap_err();
         assert!(e.message.contains("webhook_secret_env"), "{e}");
     }
 
@@ -502,7 +566,11 @@ listen = "127.0.0.1:8787"
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[[source]]\nname = \"s\"\nvendor = \"seam\"\ntoken = \"t\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[[source]]\nname = \"s\"\nvendor = \"seam\"\ntoken = \"t\"\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(Config::load(&path).is_err());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

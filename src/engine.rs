@@ -6,9 +6,9 @@
 //! loads the snapshot and replays only the journal of events committed after it, then
 //! the acknowledgements recorded after it in the audit trail.
 
-use crate::model::{format_time, Event};
-use crate::state::alarms::{AckError, Alarm, AlarmChange, AlarmConfig, AlarmEngine};
+use crate::model::{Event, format_time};
 use crate::state::LiveState;
+use crate::state::alarms::{AckError, Alarm, AlarmChange, AlarmConfig, AlarmEngine};
 use crate::store::{AppendBatch, AppendReport, Store, StoreOptions};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,8 +53,18 @@ impl Engine {
         Engine::open_with(data_dir, config, StoreOptions::default())
     }
 
-    pub fn open_with(data_dir: &Path, config: AlarmConfig, opts: StoreOptions) -> anyhow::Result<Engine> {
-        let store = Store::open_with(data_dir, StoreOptions { auto_checkpoint: false, ..opts })?;
+    pub fn open_with(
+        data_dir: &Path,
+        config: AlarmConfig,
+        opts: StoreOptions,
+    ) -> anyhow::Result<Engine> {
+        let store = Store::open_with(
+            data_dir,
+            StoreOptions {
+                auto_checkpoint: false,
+                ..opts
+            },
+        )?;
         let snapshot = store
             .snapshot()?
             .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok())
@@ -65,7 +75,11 @@ impl Engine {
             Some(s) => {
                 let mut alarms = s.alarms;
                 alarms.config = config;
-                engine = Engine { store, live: s.live, alarms };
+                engine = Engine {
+                    store,
+                    live: s.live,
+                    alarms,
+                };
                 audit_from = s.audit_covered;
                 for e in engine.store.uncheckpointed()? {
                     engine.fold(&e);
@@ -73,7 +87,11 @@ impl Engine {
             }
             None => {
                 // No usable snapshot: fold all history, oldest first.
-                engine = Engine { store, live: LiveState::new(), alarms: AlarmEngine::new(config) };
+                engine = Engine {
+                    store,
+                    live: LiveState::new(),
+                    alarms: AlarmEngine::new(config),
+                };
                 audit_from = 0;
                 for item in engine.store.scan_oldest_first() {
                     let e = item?.1;
@@ -82,10 +100,17 @@ impl Engine {
             }
         }
         for (_, bytes) in engine.store.audit_from(audit_from)? {
-            let Ok(r) = serde_json::from_slice::<AuditRecord>(&bytes) else { continue };
+            let Ok(r) = serde_json::from_slice::<AuditRecord>(&bytes) else {
+                continue;
+            };
             if r.action == "acknowledged" {
                 // Already applied (a snapshot taken after it) is fine: first ack wins.
-                let _ = engine.alarms.ack(&r.alarm, r.operator.as_deref().unwrap_or(""), r.note.as_deref().unwrap_or(""), r.at);
+                let _ = engine.alarms.ack(
+                    &r.alarm,
+                    r.operator.as_deref().unwrap_or(""),
+                    r.note.as_deref().unwrap_or(""),
+                    r.at,
+                );
             }
         }
         Ok(engine)
@@ -102,7 +127,11 @@ impl Engine {
 
     /// Commit a batch, fold what was stored into state and alarms, record alarm
     /// changes in the audit trail, and checkpoint when due.
-    pub fn ingest(&mut self, batch: AppendBatch, now: DateTime<Utc>) -> anyhow::Result<AppendReport> {
+    pub fn ingest(
+        &mut self,
+        batch: AppendBatch,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<AppendReport> {
         let report = self.store.append(batch)?;
         let mut changes = Vec::new();
         for e in &report.stored {
@@ -138,7 +167,13 @@ impl Engine {
                     AlarmChange::Escalated(_) => "escalated",
                     AlarmChange::Acknowledged(_) => "acknowledged",
                 };
-                let r = AuditRecord { at: now, action: action.into(), alarm: c.alarm_id().into(), operator: None, note: None };
+                let r = AuditRecord {
+                    at: now,
+                    action: action.into(),
+                    alarm: c.alarm_id().into(),
+                    operator: None,
+                    note: None,
+                };
                 serde_json::to_vec(&r).unwrap_or_default()
             })
             .collect();
@@ -147,7 +182,13 @@ impl Engine {
     }
 
     /// Acknowledge an alarm; the acknowledgement is durable before this returns.
-    pub fn ack(&mut self, id: &str, operator: &str, note: &str, at: DateTime<Utc>) -> anyhow::Result<Result<Alarm, AckError>> {
+    pub fn ack(
+        &mut self,
+        id: &str,
+        operator: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Result<Alarm, AckError>> {
         match self.alarms.ack(id, operator, note, at) {
             Ok(_) => {
                 let r = AuditRecord {
@@ -158,7 +199,11 @@ impl Engine {
                     note: Some(note.into()),
                 };
                 self.store.append_audit(&[serde_json::to_vec(&r)?])?;
-                let alarm = self.alarms.get(id).cloned().ok_or_else(|| AckError::UnknownAlarm(id.into()));
+                let alarm = self
+                    .alarms
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| AckError::UnknownAlarm(id.into()));
                 Ok(alarm)
             }
             Err(e) => Ok(Err(e)),
@@ -183,7 +228,8 @@ impl Engine {
             live: self.live.clone(),
             alarms: self.alarms.clone(),
         };
-        self.store.checkpoint(Some(&serde_json::to_vec(&snapshot)?))?;
+        self.store
+            .checkpoint(Some(&serde_json::to_vec(&snapshot)?))?;
         Ok(())
     }
 
@@ -210,7 +256,14 @@ pub fn alarm_line(a: &Alarm) -> String {
     let acked = a
         .acks
         .first()
-        .map(|k| format!("  acked by {} at {}: {}", k.operator, format_time(&k.at), k.note))
+        .map(|k| {
+            format!(
+                "  acked by {} at {}: {}",
+                k.operator,
+                format_time(&k.at),
+                k.note
+            )
+        })
         .unwrap_or_default();
     format!(
         "{}  {:<8} {:<12} {:<24} {:<20} x{:<3} {}{}{}",

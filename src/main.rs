@@ -1,11 +1,11 @@
 //! `doorwatch`: command-line entry. Commands live in the library (`doorwatch::cli`).
 
 use clap::{Parser, Subcommand};
-use doorwatch::cli::{self, export::Format, BadQuery};
+use doorwatch::cli::{self, BadQuery, export::Format};
 use doorwatch::config::{self, Config};
 use doorwatch::engine::Engine;
-use doorwatch::state::alarms::AckError;
 use doorwatch::model::Vendor;
+use doorwatch::state::alarms::AckError;
 use doorwatch::store::EventKey;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -98,9 +98,22 @@ fn parse_vendor(s: &str) -> Result<Vendor, String> {
 /// `door:"server room"` and passes `door:server room`; quote such words again. A word
 /// that holds several terms (`'person:jane since:2h'`) is a query of its own: kept as is.
 fn join_query(words: &[String]) -> String {
-    const FIELDS: [&str; 10] =
-        ["door", "person", "controller", "site", "kind", "vendor", "source", "severity", "since", "until"];
-    let is_term = |t: &str| t.split_once(':').is_some_and(|(f, _)| FIELDS.contains(&f.to_ascii_lowercase().as_str()));
+    const FIELDS: [&str; 10] = [
+        "door",
+        "person",
+        "controller",
+        "site",
+        "kind",
+        "vendor",
+        "source",
+        "severity",
+        "since",
+        "until",
+    ];
+    let is_term = |t: &str| {
+        t.split_once(':')
+            .is_some_and(|(f, _)| FIELDS.contains(&f.to_ascii_lowercase().as_str()))
+    };
     words
         .iter()
         .map(|w| {
@@ -151,7 +164,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     let data_dir = config::data_dir(cli.data_dir.as_deref(), config.as_ref());
     let _log = init_logging(&data_dir);
-    let alarm_config = config.as_ref().map(Config::alarm_config).unwrap_or_default();
+    let alarm_config = config
+        .as_ref()
+        .map(Config::alarm_config)
+        .unwrap_or_default();
     let operator_default = config.clone().unwrap_or_default().operator();
     let stdout = std::io::stdout();
     match cli.command {
@@ -159,10 +175,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // The console is not built yet: say what is there instead.
             use clap::CommandFactory;
             Cli::command().print_help()?;
-            println!("\nThe console (and its demo) is not part of this build yet; the commands above work today.");
+            println!(
+                "\nThe console (and its demo) is not part of this build yet; the commands above work today."
+            );
             Ok(())
         }
-        Some(Command::Import { vendor, source, file }) => {
+        Some(Command::Import {
+            vendor,
+            source,
+            file,
+        }) => {
             let source = source.unwrap_or_else(|| vendor.to_string());
             let text = cli::import::read_input(&file)?;
             let mut engine = Engine::open(&data_dir, alarm_config)?;
@@ -172,7 +194,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
-        Some(Command::Search { query, json, limit, before }) => {
+        Some(Command::Search {
+            query,
+            json,
+            limit,
+            before,
+        }) => {
             let query = cli::parse_query(&join_query(&query))?;
             let store = cli::open_store(&data_dir)?;
             let mut out = stdout.lock();
@@ -189,7 +216,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let alarms: Vec<_> = if all {
                 let mut v: Vec<_> = engine.alarms.all().collect();
-                v.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.raised_at.cmp(&b.raised_at)));
+                v.sort_by(|a, b| {
+                    b.priority
+                        .cmp(&a.priority)
+                        .then(a.raised_at.cmp(&b.raised_at))
+                });
                 v
             } else {
                 engine.alarms.open_alarms()
@@ -245,7 +276,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
-        Some(Command::Export { query, format, output }) => {
+        Some(Command::Export {
+            query,
+            format,
+            output,
+        }) => {
             let query = cli::parse_query(&join_query(&query))?;
             let store = cli::open_store(&data_dir)?;
             match output {
@@ -270,7 +305,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed pipe (`| head`) is not an error worth a message.
-            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("doorwatch: {e:#}");
@@ -290,10 +327,22 @@ mod tests {
     #[test]
     fn shell_stripped_quotes_come_back() {
         let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(join_query(&words(&["door:server room", "since:2h"])), "door:\"server room\" since:2h");
+        assert_eq!(
+            join_query(&words(&["door:server room", "since:2h"])),
+            "door:\"server room\" since:2h"
+        );
         assert_eq!(join_query(&words(&["forced open"])), "\"forced open\"");
-        assert_eq!(join_query(&words(&["door:\"server room\""])), "door:\"server room\"");
-        assert_eq!(join_query(&words(&["person:jane since:2h"])), "person:jane since:2h");
-        assert_eq!(join_query(&words(&["door:server room"])), "door:\"server room\"");
+        assert_eq!(
+            join_query(&words(&["door:\"server room\""])),
+            "door:\"server room\""
+        );
+        assert_eq!(
+            join_query(&words(&["person:jane since:2h"])),
+            "person:jane since:2h"
+        );
+        assert_eq!(
+            join_query(&words(&["door:server room"])),
+            "door:\"server room\""
+        );
     }
 }

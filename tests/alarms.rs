@@ -1,37 +1,20 @@
 //! Alarms end to end over the real binary: raised from imported events, listed,
 //! acknowledged once (first wins), and identical across restarts.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn doorwatch(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("XDG_CONFIG_HOME", data.join("no-config"))
-        .env("HOME", data)
-        .env("USER", "tester")
-        .output()
-        .expect("run doorwatch")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}\n{}\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn fixture(vendor: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(vendor);
-    std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path()
-}
+use common::{doorwatch, fixture, ok};
+use std::path::Path;
 
 fn alarms(data: &Path, all: bool) -> Vec<serde_json::Value> {
     let mut args = vec!["alarms", "--json"];
     if all {
         args.push("--all");
     }
-    ok(&doorwatch(data, &args)).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    ok(&doorwatch(data, &args))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -39,7 +22,10 @@ fn imported_alarms_are_listed_acknowledged_once_and_survive_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     for v in ["kisi", "pdk", "seam", "doorflow"] {
-        ok(&doorwatch(data, &["import", "--vendor", v, fixture(v).to_str().unwrap()]));
+        ok(&doorwatch(
+            data,
+            &["import", "--vendor", v, fixture(v).to_str().unwrap()],
+        ));
     }
     let listed = alarms(data, false);
     // PDK's Server Room forced open (and its clear) arrived in the fixture.
@@ -51,7 +37,10 @@ fn imported_alarms_are_listed_acknowledged_once_and_survive_restarts() {
     assert_eq!(forced["kind"], "door.forced_open");
     assert_eq!(forced["door"]["name"], "Server Room");
     assert_eq!(forced["raised_at"], "2026-11-22T10:00:00.250Z");
-    assert_eq!(forced["cleared"], true, "its clearing event was imported too");
+    assert_eq!(
+        forced["cleared"], true,
+        "its clearing event was imported too"
+    );
     assert_eq!(forced["acknowledged"], false);
     assert_eq!(forced["state"], "cleared");
     let id = forced["id"].as_str().unwrap().to_string();
@@ -59,25 +48,49 @@ fn imported_alarms_are_listed_acknowledged_once_and_survive_restarts() {
     // Nothing changes between two reads.
     assert_eq!(alarms(data, true), alarms(data, true));
 
-    let out = ok(&doorwatch(data, &["ack", &id, "--note", "guard sent", "--operator", "alice"]));
-    assert!(out.contains(&format!("{id} acknowledged by alice")), "{out}");
+    let out = ok(&doorwatch(
+        data,
+        &["ack", &id, "--note", "guard sent", "--operator", "alice"],
+    ));
+    assert!(
+        out.contains(&format!("{id} acknowledged by alice")),
+        "{out}"
+    );
     // Acknowledged and cleared: it leaves the list, stays in --all.
     assert!(alarms(data, false).iter().all(|a| a["id"] != id.as_str()));
-    let closed = alarms(data, true).into_iter().find(|a| a["id"] == id.as_str()).unwrap();
+    let closed = alarms(data, true)
+        .into_iter()
+        .find(|a| a["id"] == id.as_str())
+        .unwrap();
     assert_eq!(closed["state"], "closed");
     assert_eq!(closed["acks"][0]["operator"], "alice");
     assert_eq!(closed["acks"][0]["note"], "guard sent");
 
     // A second acknowledgement changes nothing, says who was first, and exits 0.
-    let out = ok(&doorwatch(data, &["ack", &id, "--note", "me too", "--operator", "bob"]));
+    let out = ok(&doorwatch(
+        data,
+        &["ack", &id, "--note", "me too", "--operator", "bob"],
+    ));
     assert!(out.contains("already acknowledged by alice"), "{out}");
-    let after = alarms(data, true).into_iter().find(|a| a["id"] == id.as_str()).unwrap();
+    let after = alarms(data, true)
+        .into_iter()
+        .find(|a| a["id"] == id.as_str())
+        .unwrap();
     assert_eq!(after["acks"].as_array().unwrap().len(), 1);
 
     // The operator defaults to $USER.
-    let active = alarms(data, false).into_iter().find(|a| a["state"] == "active").unwrap();
-    ok(&doorwatch(data, &["ack", active["id"].as_str().unwrap(), "--note", "seen"]));
-    let acked = alarms(data, true).into_iter().find(|a| a["id"] == active["id"]).unwrap();
+    let active = alarms(data, false)
+        .into_iter()
+        .find(|a| a["state"] == "active")
+        .unwrap();
+    ok(&doorwatch(
+        data,
+        &["ack", active["id"].as_str().unwrap(), "--note", "seen"],
+    ));
+    let acked = alarms(data, true)
+        .into_iter()
+        .find(|a| a["id"] == active["id"])
+        .unwrap();
     assert_eq!(acked["acks"][0]["operator"], "tester");
     assert_eq!(acked["state"], "acknowledged");
 
@@ -89,7 +102,10 @@ fn imported_alarms_are_listed_acknowledged_once_and_survive_restarts() {
     // Re-importing (a restart that re-fetches) neither doubles nor re-raises alarms.
     let before = alarms(data, true);
     for v in ["kisi", "pdk", "seam", "doorflow"] {
-        ok(&doorwatch(data, &["import", "--vendor", v, fixture(v).to_str().unwrap()]));
+        ok(&doorwatch(
+            data,
+            &["import", "--vendor", v, fixture(v).to_str().unwrap()],
+        ));
     }
     assert_eq!(alarms(data, true), before);
 }
@@ -101,10 +117,23 @@ fn require_ack_note_is_enforced_from_the_config() {
     let cfg = data.join("c.toml");
     std::fs::write(&cfg, "[alarms]\nrequire_ack_note = true\n").unwrap();
     let c = cfg.to_str().unwrap();
-    ok(&doorwatch(data, &["--config", c, "import", "--vendor", "pdk", fixture("pdk").to_str().unwrap()]));
+    ok(&doorwatch(
+        data,
+        &[
+            "--config",
+            c,
+            "import",
+            "--vendor",
+            "pdk",
+            fixture("pdk").to_str().unwrap(),
+        ],
+    ));
     let id = alarms(data, false)[0]["id"].as_str().unwrap().to_string();
     let out = doorwatch(data, &["--config", c, "ack", &id]);
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("note is required"));
-    ok(&doorwatch(data, &["--config", c, "ack", &id, "--note", "checked on camera"]));
+    ok(&doorwatch(
+        data,
+        &["--config", c, "ack", &id, "--note", "checked on camera"],
+    ));
 }

@@ -1,48 +1,37 @@
 //! The real binary over the real store: import every vendor's fixture, search, export,
 //! re-import, garbage, a locked store and bad arguments.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn doorwatch(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        // No user config may leak into the test.
-        .env("XDG_CONFIG_HOME", data.join("no-config"))
-        .env("HOME", data)
-        .output()
-        .expect("run doorwatch")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn fixture(vendor: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(vendor);
-    std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path()
-}
+use common::{doorwatch, fixture, ok};
+use std::path::Path;
 
 const COUNTS: [(&str, usize); 4] = [("kisi", 42), ("pdk", 33), ("seam", 87), ("doorflow", 75)];
 
 fn import_all(data: &Path) {
     for (vendor, n) in COUNTS {
-        let out = ok(&doorwatch(data, &["import", "--vendor", vendor, fixture(vendor).to_str().unwrap()]));
-        assert_eq!(out.trim(), format!("imported {n}, duplicates 0, quarantined 0"), "{vendor}");
+        let out = ok(&doorwatch(
+            data,
+            &[
+                "import",
+                "--vendor",
+                vendor,
+                fixture(vendor).to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(
+            out.trim(),
+            format!("imported {n}, duplicates 0, quarantined 0"),
+            "{vendor}"
+        );
     }
 }
 
 fn search_ids(data: &Path, query: &str) -> Vec<String> {
-    let out = ok(&doorwatch(data, &["search", query, "--json", "--limit", "1000"]));
+    let out = ok(&doorwatch(
+        data,
+        &["search", query, "--json", "--limit", "1000"],
+    ));
     out.lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("one JSON event per line");
@@ -104,21 +93,58 @@ fn fixtures_of_all_vendors_import_and_search_exactly() {
         ]
     );
     // A shell that strips the quotes still gets the whole door name.
-    let unquoted = ok(&doorwatch(data, &["search", "door:server room", "since:2026-11-22T09:00:00Z", "--json"]));
+    let unquoted = ok(&doorwatch(
+        data,
+        &[
+            "search",
+            "door:server room",
+            "since:2026-11-22T09:00:00Z",
+            "--json",
+        ],
+    ));
     assert_eq!(unquoted.lines().count(), 9);
 
     // The empty query lists newest first, up to the limit (default 100), and says how to go on.
     let out = doorwatch(data, &["search"]);
     assert_eq!(ok(&out).lines().count(), 100);
     let hint = String::from_utf8_lossy(&out.stderr);
-    let cursor = hint.split("--before ").nth(1).expect("next-page hint").split_whitespace().next().unwrap().to_string();
-    let rest = ok(&doorwatch(data, &["search", "--limit", "1000", "--before", &cursor]));
+    let cursor = hint
+        .split("--before ")
+        .nth(1)
+        .expect("next-page hint")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let rest = ok(&doorwatch(
+        data,
+        &["search", "--limit", "1000", "--before", &cursor],
+    ));
     assert_eq!(100 + rest.lines().count(), 42 + 33 + 87 + 75);
 
     // The JSON line carries every contract field; absent refs are null.
-    let line = ok(&doorwatch(data, &["search", "kind:door.forced_open vendor:pdk", "--json"]));
+    let line = ok(&doorwatch(
+        data,
+        &["search", "kind:door.forced_open vendor:pdk", "--json"],
+    ));
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    for key in ["id", "source", "vendor", "occurred_at", "kind", "vendor_type", "severity", "door", "controller", "person", "site", "credential", "success", "summary", "raw"] {
+    for key in [
+        "id",
+        "source",
+        "vendor",
+        "occurred_at",
+        "kind",
+        "vendor_type",
+        "severity",
+        "door",
+        "controller",
+        "person",
+        "site",
+        "credential",
+        "success",
+        "summary",
+        "raw",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {line}");
     }
     assert_eq!(v["occurred_at"], "2026-11-22T10:00:00.250Z");
@@ -133,8 +159,20 @@ fn importing_twice_stores_nothing_new() {
     let data = dir.path();
     import_all(data);
     for (vendor, n) in COUNTS {
-        let out = ok(&doorwatch(data, &["import", "--vendor", vendor, fixture(vendor).to_str().unwrap()]));
-        assert_eq!(out.trim(), format!("imported 0, duplicates {n}, quarantined 0"), "{vendor}");
+        let out = ok(&doorwatch(
+            data,
+            &[
+                "import",
+                "--vendor",
+                vendor,
+                fixture(vendor).to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(
+            out.trim(),
+            format!("imported 0, duplicates {n}, quarantined 0"),
+            "{vendor}"
+        );
     }
     assert_eq!(search_ids(data, "").len(), 42 + 33 + 87 + 75);
     let all = ok(&doorwatch(data, &["export", "--format", "jsonl"]));
@@ -157,17 +195,46 @@ fn garbage_lines_are_quarantined_and_good_lines_imported() {
         ),
     )
     .unwrap();
-    let out = ok(&doorwatch(data, &["import", "--vendor", "doorflow", "--source", "vault", file.to_str().unwrap()]));
+    let out = ok(&doorwatch(
+        data,
+        &[
+            "import",
+            "--vendor",
+            "doorflow",
+            "--source",
+            "vault",
+            file.to_str().unwrap(),
+        ],
+    ));
     assert_eq!(out.trim(), "imported 2, duplicates 0, quarantined 3");
     assert_eq!(search_ids(data, "door:vault"), ["vault:9002", "vault:9001"]);
 
     let q = ok(&doorwatch(data, &["quarantine", "--json"]));
-    let records: Vec<serde_json::Value> = q.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<serde_json::Value> = q
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 3);
     assert_eq!(records[0]["raw"], "this is not json");
-    assert!(records[0]["error"].as_str().unwrap().starts_with("line 2: not JSON"), "{}", records[0]);
-    assert!(records.iter().all(|r| r["source"] == "vault" && !r["error"].as_str().unwrap().is_empty()));
-    assert!(records.iter().any(|r| r["raw"].as_str().unwrap().contains("9003")), "the item without a time is kept raw");
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 2: not JSON"),
+        "{}",
+        records[0]
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["source"] == "vault" && !r["error"].as_str().unwrap().is_empty())
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["raw"].as_str().unwrap().contains("9003")),
+        "the item without a time is kept raw"
+    );
 }
 
 #[test]
@@ -177,22 +244,59 @@ fn export_writes_csv_and_jsonl_files() {
     import_all(data);
     let csv = data.join("out/forced.csv");
     std::fs::create_dir_all(csv.parent().unwrap()).unwrap();
-    let out = doorwatch(data, &["export", "kind:door.forced_open", "--format", "csv", "--output", csv.to_str().unwrap()]);
+    let out = doorwatch(
+        data,
+        &[
+            "export",
+            "kind:door.forced_open",
+            "--format",
+            "csv",
+            "--output",
+            csv.to_str().unwrap(),
+        ],
+    );
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("exported 4 events"));
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().starts_with("id,source,vendor,occurred_at"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("id,source,vendor,occurred_at")
+    );
     assert_eq!(lines.count(), 4);
     assert!(text.contains("Server Room"));
 
     let jsonl = data.join("out/all.jsonl");
-    ok(&doorwatch(data, &["export", "--format", "jsonl", "--output", jsonl.to_str().unwrap()]));
-    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 42 + 33 + 87 + 75);
+    ok(&doorwatch(
+        data,
+        &[
+            "export",
+            "--format",
+            "jsonl",
+            "--output",
+            jsonl.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&jsonl).unwrap().lines().count(),
+        42 + 33 + 87 + 75
+    );
 
     // A bad query writes no file at all.
     let bad = data.join("out/bad.csv");
-    let out = doorwatch(data, &["export", "kind:nope", "--format", "csv", "--output", bad.to_str().unwrap()]);
+    let out = doorwatch(
+        data,
+        &[
+            "export",
+            "kind:nope",
+            "--format",
+            "csv",
+            "--output",
+            bad.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(!bad.exists());
 }
@@ -206,10 +310,16 @@ fn clear_errors_and_non_zero_exits() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown vendor `acme`"));
 
-    let out = doorwatch(data, &["import", "--vendor", "kisi", "/nonexistent/file.json"]);
+    let out = doorwatch(
+        data,
+        &["import", "--vendor", "kisi", "/nonexistent/file.json"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("doorwatch: cannot read /nonexistent/file.json"), "{err}");
+    assert!(
+        err.starts_with("doorwatch: cannot read /nonexistent/file.json"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 
     let out = doorwatch(data, &["search", "since:yesterday"]);
@@ -221,7 +331,15 @@ fn clear_errors_and_non_zero_exits() {
     // A store held by another process: one clear line, nothing imported.
     import_all(data);
     let holder = doorwatch::store::Store::open(data).unwrap();
-    let out = doorwatch(data, &["import", "--vendor", "kisi", fixture("kisi").to_str().unwrap()]);
+    let out = doorwatch(
+        data,
+        &[
+            "import",
+            "--vendor",
+            "kisi",
+            fixture("kisi").to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another doorwatch process"), "{err}");
@@ -232,9 +350,16 @@ fn clear_errors_and_non_zero_exits() {
 
     // A bad config names file and line.
     let cfg = data.join("bad.toml");
-    std::fs::write(&cfg, "[[source]]\nname = \"a\"\nvendor = \"kisi\"\ntokn_env = \"X\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[[source]]\nname = \"a\"\nvendor = \"kisi\"\ntokn_env = \"X\"\n",
+    )
+    .unwrap();
     let out = doorwatch(data, &["--config", cfg.to_str().unwrap(), "search"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml, line 4: unknown field `tokn_env`"), "{err}");
+    assert!(
+        err.contains("bad.toml, line 4: unknown field `tokn_env`"),
+        "{err}"
+    );
 }

@@ -9,7 +9,10 @@ use doorwatch::store::{AppendBatch, StoreOptions};
 
 fn opts() -> StoreOptions {
     // Checkpoint often so that a run crosses several checkpoints.
-    StoreOptions { posting_flush: 700, ..Default::default() }
+    StoreOptions {
+        posting_flush: 700,
+        ..Default::default()
+    }
 }
 
 fn fingerprint(e: &Engine) -> (String, String, String) {
@@ -31,9 +34,23 @@ fn restart_after_a_crash_and_after_a_clean_close_gives_identical_state() {
     {
         let mut engine = Engine::open_with(dir.path(), AlarmConfig::default(), opts()).unwrap();
         for chunk in events.chunks(500) {
-            engine.ingest(AppendBatch { events: chunk.to_vec(), ..Default::default() }, now).unwrap();
+            engine
+                .ingest(
+                    AppendBatch {
+                        events: chunk.to_vec(),
+                        ..Default::default()
+                    },
+                    now,
+                )
+                .unwrap();
         }
-        let open: Vec<String> = engine.alarms.open_alarms().iter().take(3).map(|a| a.id.clone()).collect();
+        let open: Vec<String> = engine
+            .alarms
+            .open_alarms()
+            .iter()
+            .take(3)
+            .map(|a| a.id.clone())
+            .collect();
         assert_eq!(open.len(), 3, "the generated day raises alarms");
         for id in &open {
             engine.ack(id, "alice", "checked", now).unwrap().unwrap();
@@ -48,6 +65,9 @@ fn restart_after_a_crash_and_after_a_clean_close_gives_identical_state() {
 
     let engine = Engine::open_with(dir.path(), AlarmConfig::default(), opts()).unwrap();
     assert_eq!(fingerprint(&engine), expected, "after a clean close");
-    assert!(engine.store().uncheckpointed().unwrap().is_empty(), "a clean close leaves nothing to replay");
+    assert!(
+        engine.store().uncheckpointed().unwrap().is_empty(),
+        "a clean close leaves nothing to replay"
+    );
     drop(engine);
 }

@@ -132,7 +132,11 @@ fn every_item_maps_as_the_table_says() {
         );
         assert_eq!(format_time(&e.occurred_at), row.occurred, "{at}");
         assert_eq!(e.received_at, ctx().received_at, "{at}");
-        assert_eq!(e.raw, items[row.line - 1], "{at}: raw is the item unchanged");
+        assert_eq!(
+            e.raw,
+            items[row.line - 1],
+            "{at}: raw is the item unchanged"
+        );
         assert!(!e.summary.is_empty(), "{at}");
         // vendor_type is the (short) topic: the event id's first part.
         assert!(
@@ -168,7 +172,10 @@ fn summaries_and_access_details() {
     );
     assert_eq!(by_line(28).credential.as_deref(), Some("551203"));
     assert_eq!(by_line(28).success, Some(false));
-    assert_eq!(by_line(33).summary, "Cloud node SN 10703391 needs sync (PENDING)");
+    assert_eq!(
+        by_line(33).summary,
+        "Cloud node SN 10703391 needs sync (PENDING)"
+    );
 
     let granted = by_line(24);
     assert_eq!(granted.credential.as_deref(), Some("40417"));
@@ -183,7 +190,12 @@ fn summaries_and_access_details() {
 #[test]
 fn live_events_enrich_their_primary_or_stand_alone() {
     let events = parse_fixture();
-    let find = |id: &str| events.iter().find(|e| e.id == format!("hq-pdk:{id}")).unwrap();
+    let find = |id: &str| {
+        events
+            .iter()
+            .find(|e| e.id == format!("hq-pdk:{id}"))
+            .unwrap()
+    };
     // Companion after its primary (placeholder names the door by `deviceId`).
     assert_eq!(
         find("device.request.allowed:8192a3b4-c5d6-4e4f-80d7-e8f9a0b1c2d3").summary,
@@ -194,7 +206,8 @@ fn live_events_enrich_their_primary_or_stand_alone() {
         find("device.request.denied:92a3b4c5-d6e7-4f50-91e8-f9a0b1c2d3e4").summary,
         "Marcus Chen was denied access to Loading Dock"
     );
-    let alone = find("liveEvent:device.request.allowed:1795342200000:c91b4f08-7e2d-4a6b-9c3f-5d8e1a0b2c47");
+    let alone =
+        find("liveEvent:device.request.allowed:1795342200000:c91b4f08-7e2d-4a6b-9c3f-5d8e1a0b2c47");
     assert_eq!(alone.summary, "Jane Roe was granted access to Server Room");
     assert_eq!(alone.vendor_type, "device.request.allowed");
     assert!(
@@ -205,7 +218,10 @@ fn live_events_enrich_their_primary_or_stand_alone() {
 
     // Importing the same file again gives the same ids: the store dedupes them.
     let again: Vec<String> = parse_fixture().into_iter().map(|e| e.id).collect();
-    assert_eq!(again, events.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        again,
+        events.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `doorwatch export [QUERY] --format csv|jsonl [--output FILE]`.
 
 use super::search::json_line;
-use crate::model::{format_time, Event, Ref};
+use crate::model::{Event, Ref, format_time};
 use crate::search::{self, Query};
 use crate::store::Store;
 use std::io::Write;
@@ -62,11 +62,20 @@ pub fn csv_line(e: &Event) -> String {
         e.summary.clone(),
         e.raw.to_string(),
     ];
-    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Write every event matching `query` (newest first); returns how many.
-pub fn write_all(store: &Store, query: &Query, format: Format, out: &mut dyn Write) -> anyhow::Result<usize> {
+pub fn write_all(
+    store: &Store,
+    query: &Query,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
     if format == Format::Csv {
         writeln!(out, "{CSV_HEADER}")?;
     }
@@ -92,7 +101,10 @@ pub fn write_all(store: &Store, query: &Query, format: Format, out: &mut dyn Wri
 /// Export to a file atomically: a temporary file beside it, renamed when complete, so
 /// a failed export never leaves half a file behind.
 pub fn to_file(store: &Store, query: &Query, format: Format, path: &Path) -> anyhow::Result<usize> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(|e| anyhow::anyhow!("cannot write in {}: {e}", dir.display()))?;
     let n = {

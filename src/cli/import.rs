@@ -1,8 +1,8 @@
 //! `doorwatch import --vendor V [--source NAME] FILE`: vendor payloads from a file.
 
+use crate::engine::Engine;
 use crate::model::Vendor;
 use crate::sources::{self, ParseContext};
-use crate::engine::Engine;
 use crate::store::{AppendBatch, QuarantineRecord};
 use anyhow::Context;
 use std::io::Read;
@@ -42,9 +42,17 @@ pub fn read_input(file: &Path) -> anyhow::Result<String> {
 
 /// Parse `text` as `vendor` payloads and store them under `source`. Every stored
 /// event goes through the live state and the alarm rules.
-pub fn import_text(engine: &mut Engine, vendor: Vendor, source: &str, text: &str) -> anyhow::Result<ImportReport> {
+pub fn import_text(
+    engine: &mut Engine,
+    vendor: Vendor,
+    source: &str,
+    text: &str,
+) -> anyhow::Result<ImportReport> {
     let received_at = chrono::Utc::now();
-    let ctx = ParseContext { source, received_at };
+    let ctx = ParseContext {
+        source,
+        received_at,
+    };
     let (items, bad_lines) = sources::split_import(vendor, text);
     let quarantine = |raw: String, error: String| QuarantineRecord {
         source: source.to_string(),
@@ -54,8 +62,10 @@ pub fn import_text(engine: &mut Engine, vendor: Vendor, source: &str, text: &str
         raw,
     };
     let mut report = ImportReport::default();
-    let mut pending_quarantine: Vec<QuarantineRecord> =
-        bad_lines.into_iter().map(|r| quarantine(r.raw, r.error)).collect();
+    let mut pending_quarantine: Vec<QuarantineRecord> = bad_lines
+        .into_iter()
+        .map(|r| quarantine(r.raw, r.error))
+        .collect();
     for chunk in items.chunks(BATCH) {
         let mut batch = AppendBatch {
             quarantine: std::mem::take(&mut pending_quarantine),
@@ -73,7 +83,13 @@ pub fn import_text(engine: &mut Engine, vendor: Vendor, source: &str, text: &str
         report.quarantined += r.quarantined;
     }
     if !pending_quarantine.is_empty() {
-        let r = engine.ingest(AppendBatch { quarantine: pending_quarantine, ..Default::default() }, chrono::Utc::now())?;
+        let r = engine.ingest(
+            AppendBatch {
+                quarantine: pending_quarantine,
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )?;
         report.quarantined += r.quarantined;
     }
     Ok(report)

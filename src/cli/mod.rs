@@ -22,7 +22,12 @@ pub struct BadQuery {
 
 impl std::fmt::Display for BadQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "bad query: {}\n{}", self.error, self.error.pointer(&self.query))
+        write!(
+            f,
+            "bad query: {}\n{}",
+            self.error,
+            self.error.pointer(&self.query)
+        )
     }
 }
 

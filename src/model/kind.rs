@@ -51,7 +51,10 @@ pub enum EventKind {
 const FIXED: &[(EventKind, &str)] = &[
     (EventKind::AccessGranted, "access.granted"),
     (EventKind::AccessDenied, "access.denied"),
-    (EventKind::AccessUnknownCredential, "access.unknown_credential"),
+    (
+        EventKind::AccessUnknownCredential,
+        "access.unknown_credential",
+    ),
     (EventKind::DoorUnlocked, "door.unlocked"),
     (EventKind::DoorLocked, "door.locked"),
     (EventKind::DoorOpened, "door.opened"),
@@ -62,8 +65,14 @@ const FIXED: &[(EventKind, &str)] = &[
     (EventKind::DoorHeldOpenCleared, "door.held_open_cleared"),
     (EventKind::DoorLockdown, "door.lockdown"),
     (EventKind::DoorLockdownCleared, "door.lockdown_cleared"),
-    (EventKind::DoorScheduledUnlockStarted, "door.scheduled_unlock_started"),
-    (EventKind::DoorScheduledUnlockEnded, "door.scheduled_unlock_ended"),
+    (
+        EventKind::DoorScheduledUnlockStarted,
+        "door.scheduled_unlock_started",
+    ),
+    (
+        EventKind::DoorScheduledUnlockEnded,
+        "door.scheduled_unlock_ended",
+    ),
     (EventKind::DoorForceUnlockOn, "door.force_unlock_on"),
     (EventKind::DoorForceUnlockOff, "door.force_unlock_off"),
     (EventKind::DoorDoNotDisturbOn, "door.do_not_disturb_on"),
@@ -72,12 +81,18 @@ const FIXED: &[(EventKind, &str)] = &[
     (EventKind::DeviceTamper, "device.tamper"),
     (EventKind::DeviceTamperCleared, "device.tamper_cleared"),
     (EventKind::DeviceBatteryLow, "device.battery_low"),
-    (EventKind::DeviceConnectionUnstable, "device.connection_unstable"),
+    (
+        EventKind::DeviceConnectionUnstable,
+        "device.connection_unstable",
+    ),
     (EventKind::ControllerOnline, "controller.online"),
     (EventKind::ControllerOffline, "controller.offline"),
     (EventKind::ControllerSyncPending, "controller.sync_pending"),
     (EventKind::ControllerSyncStarted, "controller.sync_started"),
-    (EventKind::ControllerSyncFinished, "controller.sync_finished"),
+    (
+        EventKind::ControllerSyncFinished,
+        "controller.sync_finished",
+    ),
     (EventKind::ControllerSyncFailed, "controller.sync_failed"),
     (EventKind::SourceGap, "source.gap"),
 ];
@@ -132,7 +147,11 @@ fn snake(s: &str) -> String {
     while out.ends_with('_') {
         out.pop();
     }
-    if out.is_empty() { "unknown".into() } else { out }
+    if out.is_empty() {
+        "unknown".into()
+    } else {
+        out
+    }
 }
 
 impl fmt::Display for EventKind {
@@ -151,9 +170,10 @@ impl FromStr for EventKind {
             return Ok(EventKind::Other);
         }
         if let Some(what) = s.strip_prefix("admin.")
-            && !what.is_empty() {
-                return Ok(EventKind::Admin(what.to_string()));
-            }
+            && !what.is_empty()
+        {
+            return Ok(EventKind::Admin(what.to_string()));
+        }
         Err(format!("unknown kind `{s}`"))
     }
 }
@@ -180,7 +200,10 @@ mod tests {
         for k in EventKind::fixed() {
             assert_eq!(k.name().parse::<EventKind>().unwrap(), *k);
         }
-        assert_eq!("admin.card_created".parse::<EventKind>().unwrap(), EventKind::admin("card created"));
+        assert_eq!(
+            "admin.card_created".parse::<EventKind>().unwrap(),
+            EventKind::admin("card created")
+        );
         assert_eq!("other".parse::<EventKind>().unwrap(), EventKind::Other);
         assert!("door.nonsense".parse::<EventKind>().is_err());
     }

@@ -224,13 +224,17 @@ pub fn parse_duration(v: &str) -> Option<chrono::Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let n: i64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let part = match &rest[..unit_len] {
             "ms" => chrono::Duration::try_milliseconds(n)?,
             "s" => chrono::Duration::try_seconds(n)?,
@@ -275,8 +279,21 @@ mod tests {
     fn json_line_has_contract_fields_and_null_refs() {
         let v: serde_json::Value = serde_json::to_value(sample()).unwrap();
         for key in [
-            "id", "source", "vendor", "occurred_at", "kind", "vendor_type", "severity", "door",
-            "controller", "person", "site", "credential", "success", "summary", "raw",
+            "id",
+            "source",
+            "vendor",
+            "occurred_at",
+            "kind",
+            "vendor_type",
+            "severity",
+            "door",
+            "controller",
+            "person",
+            "site",
+            "credential",
+            "success",
+            "summary",
+            "raw",
         ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
@@ -284,7 +301,10 @@ mod tests {
         assert_eq!(v["kind"], "door.forced_open");
         assert_eq!(v["vendor"], "pdk");
         assert_eq!(v["severity"], "alarm");
-        assert_eq!(v["door"], serde_json::json!({"id": "d1", "name": "Server Room"}));
+        assert_eq!(
+            v["door"],
+            serde_json::json!({"id": "d1", "name": "Server Room"})
+        );
         assert!(v["person"].is_null());
     }
 

@@ -5,4 +5,4 @@ pub mod parse;
 pub mod plan;
 
 pub use parse::{Clause, KindMatch, Query, QueryError};
-pub use plan::{execute, explain, Access, Page};
+pub use plan::{Access, Page, execute, explain};

@@ -3,7 +3,7 @@
 //! Terms AND together. Errors carry the byte span of the bad term so a caller can
 //! point at it (the CLI draws a caret, the TUI underlines it).
 
-use crate::model::{parse_duration, EventKind, RefField, Severity, Vendor};
+use crate::model::{EventKind, RefField, Severity, Vendor, parse_duration};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt;
 
@@ -19,14 +19,21 @@ pub struct Query {
 pub enum Clause {
     /// `door:`, `person:`, `controller:`, `site:` — the ref's exact id, or its name
     /// (whole name when quoted, a word of it when not), case-insensitively.
-    Ref { field: RefField, value: String, quoted: bool },
+    Ref {
+        field: RefField,
+        value: String,
+        quoted: bool,
+    },
     Kind(KindMatch),
     Vendor(Vendor),
     Source(String),
     Severity(Severity),
     /// A bare word (each of its words starts a word of the text) or a quoted phrase
     /// (found in the text, starting at a word boundary). Case-insensitive.
-    Text { value: String, quoted: bool },
+    Text {
+        value: String,
+        quoted: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,21 +77,33 @@ impl Query {
     pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Query, QueryError> {
         let mut q = Query::default();
         for tok in tokenize(text)? {
-            let err = |message: String| QueryError { message, start: tok.start, end: tok.end };
+            let err = |message: String| QueryError {
+                message,
+                start: tok.start,
+                end: tok.end,
+            };
             let Some(field) = tok.field.as_deref() else {
                 if !tok.value.is_empty() {
-                    q.clauses.push(Clause::Text { value: tok.value, quoted: tok.quoted });
+                    q.clauses.push(Clause::Text {
+                        value: tok.value,
+                        quoted: tok.quoted,
+                    });
                 }
                 continue;
             };
             if tok.value.is_empty() {
-                return Err(err(format!("`{field}:` needs a value, e.g. {field}:{}", example(field))));
+                return Err(err(format!(
+                    "`{field}:` needs a value, e.g. {field}:{}",
+                    example(field)
+                )));
             }
             let v = tok.value;
             match field.to_ascii_lowercase().as_str() {
                 "door" => q.clauses.push(ref_clause(RefField::Door, v, tok.quoted)),
                 "person" => q.clauses.push(ref_clause(RefField::Person, v, tok.quoted)),
-                "controller" => q.clauses.push(ref_clause(RefField::Controller, v, tok.quoted)),
+                "controller" => q
+                    .clauses
+                    .push(ref_clause(RefField::Controller, v, tok.quoted)),
                 "site" => q.clauses.push(ref_clause(RefField::Site, v, tok.quoted)),
                 "kind" => q.clauses.push(Clause::Kind(kind_match(&v).map_err(err)?)),
                 "vendor" => q.clauses.push(Clause::Vendor(v.parse().map_err(err)?)),
@@ -114,7 +133,11 @@ fn example(field: &str) -> &'static str {
 }
 
 fn ref_clause(field: RefField, value: String, quoted: bool) -> Clause {
-    Clause::Ref { field, value, quoted }
+    Clause::Ref {
+        field,
+        value,
+        quoted,
+    }
 }
 
 fn kind_match(v: &str) -> Result<KindMatch, String> {
@@ -136,7 +159,10 @@ fn kind_match(v: &str) -> Result<KindMatch, String> {
         Err(_) => {
             // Suggest the kinds sharing the longest start with what was typed.
             let common = |n: &str| n.chars().zip(v.chars()).take_while(|(a, b)| a == b).count();
-            let best = EventKind::fixed().map(|k| common(&k.name())).max().unwrap_or(0);
+            let best = EventKind::fixed()
+                .map(|k| common(&k.name()))
+                .max()
+                .unwrap_or(0);
             let near: Vec<String> = EventKind::fixed()
                 .map(|k| k.name().into_owned())
                 .filter(|n| best >= 4 && common(n) == best)
@@ -163,9 +189,10 @@ pub fn time_bound(v: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
         return Ok(t.with_timezone(&Utc));
     }
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        && let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc());
+    }
     Err(format!(
         "`{v}` is not a time: use a duration back from now (30m, 2h, 7d, 1w) or a date/time (2026-11-01, 2026-11-01T08:00:00Z)"
     ))
@@ -234,20 +261,27 @@ fn tokenize(text: &str) -> Result<Vec<Token>, QueryError> {
                     });
                 }
                 if let Some(&(j, c)) = chars.peek()
-                    && !c.is_whitespace() {
-                        return Err(QueryError {
-                            message: "put a space after a closing quote".into(),
-                            start: j,
-                            end: j + c.len_utf8(),
-                        });
-                    }
+                    && !c.is_whitespace()
+                {
+                    return Err(QueryError {
+                        message: "put a space after a closing quote".into(),
+                        start: j,
+                        end: j + c.len_utf8(),
+                    });
+                }
             } else if c == ':' && field.is_none() && !value.is_empty() {
                 field = Some(std::mem::take(&mut value));
             } else {
                 value.push(c);
             }
         }
-        out.push(Token { field, value, quoted, start, end });
+        out.push(Token {
+            field,
+            value,
+            quoted,
+            start,
+            end,
+        });
     }
     Ok(out)
 }
@@ -271,18 +305,38 @@ mod tests {
         assert_eq!(
             q.clauses,
             vec![
-                Clause::Ref { field: RefField::Door, value: "server room".into(), quoted: true },
-                Clause::Ref { field: RefField::Person, value: "jane".into(), quoted: false },
+                Clause::Ref {
+                    field: RefField::Door,
+                    value: "server room".into(),
+                    quoted: true
+                },
+                Clause::Ref {
+                    field: RefField::Person,
+                    value: "jane".into(),
+                    quoted: false
+                },
                 Clause::Kind(KindMatch::Exact("access.denied".into())),
                 Clause::Vendor(Vendor::Pdk),
                 Clause::Source("hq".into()),
                 Clause::Severity(Severity::Alarm),
-                Clause::Text { value: "free".into(), quoted: false },
-                Clause::Text { value: "text".into(), quoted: false },
+                Clause::Text {
+                    value: "free".into(),
+                    quoted: false
+                },
+                Clause::Text {
+                    value: "text".into(),
+                    quoted: false
+                },
             ]
         );
-        assert_eq!(q.since, Some(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()));
-        assert_eq!(q.until, Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()));
+        assert_eq!(
+            q.since,
+            Some(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap())
+        );
+        assert_eq!(
+            q.until,
+            Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap())
+        );
     }
 
     #[test]
@@ -292,7 +346,10 @@ mod tests {
 
     #[test]
     fn kind_prefix_and_admin() {
-        assert_eq!(parse("kind:door.*").unwrap().clauses, vec![Clause::Kind(KindMatch::Prefix("door.".into()))]);
+        assert_eq!(
+            parse("kind:door.*").unwrap().clauses,
+            vec![Clause::Kind(KindMatch::Prefix("door.".into()))]
+        );
         assert_eq!(
             parse("kind:admin.card_create").unwrap().clauses,
             vec![Clause::Kind(KindMatch::Exact("admin.card_create".into()))]
@@ -303,21 +360,53 @@ mod tests {
     fn errors_point_at_the_bad_term() {
         let e = parse("door:lobby kind:door.forced since:2h").unwrap_err();
         assert_eq!((e.start, e.end), (11, 27));
-        assert!(e.message.contains("did you mean door.forced_open"), "{}", e.message);
-        assert!(e.pointer("door:lobby kind:door.forced since:2h").ends_with("           ^^^^^^^^^^^^^^^^"));
+        assert!(
+            e.message.contains("did you mean door.forced_open"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.pointer("door:lobby kind:door.forced since:2h")
+                .ends_with("           ^^^^^^^^^^^^^^^^")
+        );
 
         let e = parse("colour:red").unwrap_err();
-        assert!(e.message.starts_with("unknown field `colour`"), "{}", e.message);
+        assert!(
+            e.message.starts_with("unknown field `colour`"),
+            "{}",
+            e.message
+        );
         let e = parse("since:yesterday").unwrap_err();
         assert!(e.message.contains("not a time"), "{}", e.message);
         let e = parse(r#"door:"server room"#).unwrap_err();
         assert!(e.message.contains("unclosed quote"));
         assert_eq!(e.start, 5);
-        assert!(parse("vendor:acme").unwrap_err().message.contains("unknown vendor"));
-        assert!(parse("severity:").unwrap_err().message.contains("needs a value"));
-        assert!(parse("kind:zzz.*").unwrap_err().message.contains("no kind starts with"));
+        assert!(
+            parse("vendor:acme")
+                .unwrap_err()
+                .message
+                .contains("unknown vendor")
+        );
+        assert!(
+            parse("severity:")
+                .unwrap_err()
+                .message
+                .contains("needs a value")
+        );
+        assert!(
+            parse("kind:zzz.*")
+                .unwrap_err()
+                .message
+                .contains("no kind starts with")
+        );
         let e = parse("kind:door.forcd").unwrap_err();
-        assert!(e.message.contains("did you mean door.forced_open, door.forced_open_cleared, door.force_unlock_on"), "{}", e.message);
+        assert!(
+            e.message.contains(
+                "did you mean door.forced_open, door.forced_open_cleared, door.force_unlock_on"
+            ),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -326,15 +415,34 @@ mod tests {
         assert_eq!(
             q.clauses,
             vec![
-                Clause::Text { value: "forced open".into(), quoted: true },
-                Clause::Ref { field: RefField::Person, value: "O\"Brien".into(), quoted: true },
+                Clause::Text {
+                    value: "forced open".into(),
+                    quoted: true
+                },
+                Clause::Ref {
+                    field: RefField::Person,
+                    value: "O\"Brien".into(),
+                    quoted: true
+                },
             ]
         );
     }
 
     #[test]
     fn arbitrary_input_never_panics() {
-        for s in ["\"", "::", ":a", "a:", "door:\"\"", "é:ü", "\"a\"b", "since:-1h", "kind:*", "\\", "door:\"a\\"] {
+        for s in [
+            "\"",
+            "::",
+            ":a",
+            "a:",
+            "door:\"\"",
+            "é:ü",
+            "\"a\"b",
+            "since:-1h",
+            "kind:*",
+            "\\",
+            "door:\"a\\",
+        ] {
             let _ = parse(s);
         }
     }

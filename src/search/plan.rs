@@ -61,7 +61,11 @@ fn longest_word(value: &str) -> Option<String> {
 /// The access path a clause offers, if any.
 fn path(clause: &Clause) -> Option<(Index, Vec<TermMatch>)> {
     Some(match clause {
-        Clause::Ref { field, value, quoted } => {
+        Clause::Ref {
+            field,
+            value,
+            quoted,
+        } => {
             let mut m = vec![TermMatch::Exact(terms::ref_id_term(value))];
             if *quoted {
                 m.push(TermMatch::Exact(terms::ref_name_term(value)));
@@ -105,8 +109,12 @@ pub fn explain(store: &Store, q: &Query) -> Result<Access> {
 fn choose(store: &Store, q: &Query, range: KeyRange) -> Result<Access> {
     let mut paths = Vec::new();
     for clause in &q.clauses {
-        let Some((index, matches)) = path(clause) else { continue };
-        let Some(iter) = store.postings(index, &matches, range, MAX_PREFIX_TERMS)? else { continue };
+        let Some((index, matches)) = path(clause) else {
+            continue;
+        };
+        let Some(iter) = store.postings(index, &matches, range, MAX_PREFIX_TERMS)? else {
+            continue;
+        };
         let mut estimate = 0;
         for k in iter.take(ESTIMATE_CAP) {
             k?;
@@ -114,14 +122,23 @@ fn choose(store: &Store, q: &Query, range: KeyRange) -> Result<Access> {
         }
         if estimate == 0 {
             // Nothing can match: no need to look further.
-            return Ok(Access::Index { index, matches, estimate, intersect: Vec::new() });
+            return Ok(Access::Index {
+                index,
+                matches,
+                estimate,
+                intersect: Vec::new(),
+            });
         }
         paths.push((estimate, index, matches));
     }
     paths.sort_by_key(|(estimate, _, _)| *estimate);
     let mut paths = paths.into_iter();
     let Some((estimate, index, matches)) = paths.next() else {
-        return Ok(if q.since.is_some() || q.until.is_some() { Access::TimeScan } else { Access::FullScan });
+        return Ok(if q.since.is_some() || q.until.is_some() {
+            Access::TimeScan
+        } else {
+            Access::FullScan
+        });
     };
     // A small driver is cheaper to verify event by event than to walk other lists.
     let intersect = if estimate >= ESTIMATE_CAP {
@@ -129,7 +146,12 @@ fn choose(store: &Store, q: &Query, range: KeyRange) -> Result<Access> {
     } else {
         Vec::new()
     };
-    Ok(Access::Index { index, matches, estimate, intersect })
+    Ok(Access::Index {
+        index,
+        matches,
+        estimate,
+        intersect,
+    })
 }
 
 /// Run `q`: up to `limit` events older than `before` (all when `None`), newest first.
@@ -139,7 +161,11 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
     let mut events = Vec::new();
     let mut next = None;
     if limit == 0 || range.is_empty() {
-        return Ok(Page { events, next, access });
+        return Ok(Page {
+            events,
+            next,
+            access,
+        });
     }
     let mut take = |key: EventKey, e: Event| -> bool {
         if q.clauses.iter().all(|c| matches(c, &e)) {
@@ -152,7 +178,12 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
         true
     };
     match &access {
-        Access::Index { index, matches, estimate, intersect } => {
+        Access::Index {
+            index,
+            matches,
+            estimate,
+            intersect,
+        } => {
             if *estimate > 0 {
                 let iter = store
                     .postings(*index, matches, range, MAX_PREFIX_TERMS)?
@@ -201,15 +232,28 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
             }
         }
     }
-    Ok(Page { events, next, access })
+    Ok(Page {
+        events,
+        next,
+        access,
+    })
 }
 
 /// Does one clause hold for an event? The definition of the language's semantics;
 /// the indexes only narrow down where to look.
 pub fn matches(clause: &Clause, e: &Event) -> bool {
     match clause {
-        Clause::Ref { field, value, quoted } => {
-            let Some(r) = e.refs().into_iter().find(|(f, _)| f == field).and_then(|(_, r)| r) else {
+        Clause::Ref {
+            field,
+            value,
+            quoted,
+        } => {
+            let Some(r) = e
+                .refs()
+                .into_iter()
+                .find(|(f, _)| f == field)
+                .and_then(|(_, r)| r)
+            else {
                 return false;
             };
             if r.id == *value {
@@ -229,19 +273,29 @@ pub fn matches(clause: &Clause, e: &Event) -> bool {
         Clause::Vendor(v) => e.vendor == *v,
         Clause::Source(s) => e.source == *s,
         Clause::Severity(s) => e.severity == *s,
-        Clause::Text { value, quoted: false } => {
+        Clause::Text {
+            value,
+            quoted: false,
+        } => {
             let want: Vec<String> = terms::words(value).collect();
             if want.is_empty() {
                 return haystack(e).contains(&value.to_lowercase());
             }
             let have: Vec<String> = terms::text_words(e).collect();
-            want.iter().all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+            want.iter()
+                .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
         }
-        Clause::Text { value, quoted: true } => {
+        Clause::Text {
+            value,
+            quoted: true,
+        } => {
             let hay = haystack(e);
             let needle = value.to_lowercase();
             hay.match_indices(&needle).any(|(i, _)| {
-                hay[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric())
+                hay[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric())
             })
         }
     }

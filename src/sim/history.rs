@@ -8,15 +8,35 @@ use crate::model::{Event, EventKind, Ref, Severity, Vendor};
 use chrono::{TimeZone, Utc};
 
 pub const DOORS: [&str; 24] = [
-    "Server Room", "Front Door", "Lobby", "Loading Dock", "Roof Access", "Stairwell A",
-    "Stairwell B", "Finance Office", "HR Office", "Mail Room", "Parking Gate", "Bike Store",
-    "Lab 1", "Lab 2", "Storage", "Kitchen", "Board Room", "Reception", "Back Door",
-    "Data Closet", "Gym", "Archive", "North Entrance", "South Entrance",
+    "Server Room",
+    "Front Door",
+    "Lobby",
+    "Loading Dock",
+    "Roof Access",
+    "Stairwell A",
+    "Stairwell B",
+    "Finance Office",
+    "HR Office",
+    "Mail Room",
+    "Parking Gate",
+    "Bike Store",
+    "Lab 1",
+    "Lab 2",
+    "Storage",
+    "Kitchen",
+    "Board Room",
+    "Reception",
+    "Back Door",
+    "Data Closet",
+    "Gym",
+    "Archive",
+    "North Entrance",
+    "South Entrance",
 ];
 
 const FIRST: [&str; 20] = [
-    "Jane", "John", "Maria", "Ahmed", "Wei", "Olga", "Pedro", "Aisha", "Tom", "Priya",
-    "Lars", "Yuki", "Sam", "Fatima", "Ivan", "Chloe", "Kofi", "Elena", "Noah", "Zara",
+    "Jane", "John", "Maria", "Ahmed", "Wei", "Olga", "Pedro", "Aisha", "Tom", "Priya", "Lars",
+    "Yuki", "Sam", "Fatima", "Ivan", "Chloe", "Kofi", "Elena", "Noah", "Zara",
 ];
 const LAST: [&str; 20] = [
     "Roe", "Smith", "Garcia", "Khan", "Chen", "Petrova", "Silva", "Okafor", "Brown", "Patel",
@@ -53,7 +73,11 @@ impl Rng {
 
 /// Who the generated history is about: `i`th person's name.
 pub fn person_name(i: usize) -> String {
-    format!("{} {}", FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()])
+    format!(
+        "{} {}",
+        FIRST[i % FIRST.len()],
+        LAST[(i / FIRST.len()) % LAST.len()]
+    )
 }
 
 pub fn door_vendor(door: usize) -> Vendor {
@@ -93,23 +117,80 @@ pub fn event(rng: &mut Rng, seq: u64, ms: i64) -> Event {
     let person = rng.below(400) as usize;
     let roll = rng.below(1000);
     let (kind, severity, vendor_type, with_person) = match roll {
-        0..=649 => (EventKind::AccessGranted, Severity::Info, "access.granted", true),
-        650..=719 => (EventKind::AccessDenied, Severity::Warning, "access.denied", true),
-        720..=839 => (EventKind::DoorOpened, Severity::Notice, "door.opened", false),
-        840..=959 => (EventKind::DoorClosed, Severity::Notice, "door.closed", false),
-        960..=969 => (EventKind::DoorHeldOpen, Severity::Alarm, "door.held_open", false),
-        970..=974 => (EventKind::DoorForcedOpen, Severity::Alarm, "door.forced_open", false),
-        975..=984 => (EventKind::DoorExitRequest, Severity::Info, "door.exit_request", false),
-        985..=988 => (EventKind::DeviceTamper, Severity::Alarm, "device.tamper", false),
-        989..=993 => (EventKind::ControllerOffline, Severity::Warning, "controller.offline", false),
-        _ => (EventKind::ControllerOnline, Severity::Notice, "controller.online", false),
+        0..=649 => (
+            EventKind::AccessGranted,
+            Severity::Info,
+            "access.granted",
+            true,
+        ),
+        650..=719 => (
+            EventKind::AccessDenied,
+            Severity::Warning,
+            "access.denied",
+            true,
+        ),
+        720..=839 => (
+            EventKind::DoorOpened,
+            Severity::Notice,
+            "door.opened",
+            false,
+        ),
+        840..=959 => (
+            EventKind::DoorClosed,
+            Severity::Notice,
+            "door.closed",
+            false,
+        ),
+        960..=969 => (
+            EventKind::DoorHeldOpen,
+            Severity::Alarm,
+            "door.held_open",
+            false,
+        ),
+        970..=974 => (
+            EventKind::DoorForcedOpen,
+            Severity::Alarm,
+            "door.forced_open",
+            false,
+        ),
+        975..=984 => (
+            EventKind::DoorExitRequest,
+            Severity::Info,
+            "door.exit_request",
+            false,
+        ),
+        985..=988 => (
+            EventKind::DeviceTamper,
+            Severity::Alarm,
+            "device.tamper",
+            false,
+        ),
+        989..=993 => (
+            EventKind::ControllerOffline,
+            Severity::Warning,
+            "controller.offline",
+            false,
+        ),
+        _ => (
+            EventKind::ControllerOnline,
+            Severity::Notice,
+            "controller.online",
+            false,
+        ),
     };
     let door_name = DOORS[door];
     let who = person_name(person);
     let summary = match kind {
         EventKind::AccessGranted => format!("{who} granted at {door_name}"),
         EventKind::AccessDenied => format!("{who} denied at {door_name} (out of hours)"),
-        _ => format!("{door_name} {}", vendor_type.rsplit('.').next().unwrap_or("").replace('_', " ")),
+        _ => format!(
+            "{door_name} {}",
+            vendor_type
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .replace('_', " ")
+        ),
     };
     let source = format!("hq-{}", vendor.as_str());
     let vid = format!("{seq:012x}");
@@ -120,12 +201,18 @@ pub fn event(rng: &mut Rng, seq: u64, ms: i64) -> Event {
         source,
         vendor,
         occurred_at: Utc.timestamp_millis_opt(ms).single().unwrap_or_default(),
-        received_at: Utc.timestamp_millis_opt(ms + 150).single().unwrap_or_default(),
+        received_at: Utc
+            .timestamp_millis_opt(ms + 150)
+            .single()
+            .unwrap_or_default(),
         kind,
         vendor_type: vendor_type.to_string(),
         severity,
         door: Some(Ref::new(format!("door-{door:02}"), Some(door_name))),
-        controller: Some(Ref::new(format!("ctl-{controller}"), Some(format!("Controller {controller}")))),
+        controller: Some(Ref::new(
+            format!("ctl-{controller}"),
+            Some(format!("Controller {controller}")),
+        )),
         person: with_person.then(|| Ref::new(format!("person-{person:03}"), Some(who.clone()))),
         site: Some(site(door)),
         credential: with_person.then(|| format!("{}", 100_000 + person)),
@@ -150,7 +237,10 @@ mod tests {
         let a: Vec<Event> = history(500, 1_800_000_000_000, 86_400_000, 7).collect();
         let b: Vec<Event> = history(500, 1_800_000_000_000, 86_400_000, 7).collect();
         assert_eq!(a, b);
-        assert!(a.iter().all(|e| e.occurred_at.timestamp_millis() <= 1_800_000_000_000));
+        assert!(
+            a.iter()
+                .all(|e| e.occurred_at.timestamp_millis() <= 1_800_000_000_000)
+        );
         assert!(a.iter().any(|e| e.kind == EventKind::DoorForcedOpen));
         let ids: std::collections::HashSet<&str> = a.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), 500);

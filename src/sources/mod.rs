@@ -47,7 +47,11 @@ pub struct Rejected {
 ///
 /// Batch-level because PDK's `liveEvent` companions enrich another item of the batch
 /// instead of becoming events of their own.
-pub fn parse_batch(vendor: Vendor, ctx: &ParseContext, items: Vec<Value>) -> Vec<Result<Event, Rejected>> {
+pub fn parse_batch(
+    vendor: Vendor,
+    ctx: &ParseContext,
+    items: Vec<Value>,
+) -> Vec<Result<Event, Rejected>> {
     match vendor {
         Vendor::Pdk => pdk::parse_batch(ctx, items),
         _ => items
@@ -131,7 +135,11 @@ mod tests {
         let (items, rejected) = split_import(Vendor::Doorflow, text);
         assert_eq!(items.len(), 3);
         assert_eq!(rejected.len(), 1);
-        assert!(rejected[0].error.starts_with("line 2: not JSON"), "{}", rejected[0].error);
+        assert!(
+            rejected[0].error.starts_with("line 2: not JSON"),
+            "{}",
+            rejected[0].error
+        );
         assert_eq!(rejected[0].raw, "not json at all");
     }
 

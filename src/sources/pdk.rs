@@ -60,7 +60,12 @@ pub fn parse_topic(ctx: &ParseContext, topic: &str, payload: &Value) -> Result<E
     if topic.is_empty() {
         return Err(ParseError::new("PDK event has an empty topic"));
     }
-    build(ctx, topic, payload, json!({"topic": topic, "body": payload}))
+    build(
+        ctx,
+        topic,
+        payload,
+        json!({"topic": topic, "body": payload}),
+    )
 }
 
 /// Parse a batch; `liveEvent` companions enrich their primary event's summary instead
@@ -103,7 +108,8 @@ pub fn page_items(_v: &Value) -> Option<Vec<Value>> {
 
 /// Whether `event` came from a `liveEvent` companion (parsed on its own).
 pub fn is_live(event: &Event) -> bool {
-    split_item(&event.raw).is_ok_and(|(topic, payload)| topic == LIVE_EVENT || is_live_payload(payload))
+    split_item(&event.raw)
+        .is_ok_and(|(topic, payload)| topic == LIVE_EVENT || is_live_payload(payload))
 }
 
 /// Whether `live` (a `liveEvent` parsed on its own) describes `primary`: same topic,
@@ -176,9 +182,12 @@ pub fn render_info(info: &str, placeholders: &[Value]) -> String {
 
 /// The item's topic and payload: the wrapper's `body`, or the item itself.
 fn split_item(item: &Value) -> Result<(&str, &Value), ParseError> {
-    let obj = item
-        .as_object()
-        .ok_or_else(|| ParseError::new(format!("PDK item must be a JSON object, got {}", json_type(item))))?;
+    let obj = item.as_object().ok_or_else(|| {
+        ParseError::new(format!(
+            "PDK item must be a JSON object, got {}",
+            json_type(item)
+        ))
+    })?;
     let topic = match obj.get("topic") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim(),
         Some(other) => {
@@ -207,12 +216,19 @@ fn is_live_payload(payload: &Value) -> bool {
 /// checked: PDK's does not always match); other topics unchanged.
 fn short_topic(topic: &str) -> (&str, bool) {
     match topic.rfind("entity.") {
-        Some(pos) if pos == 0 || topic[..pos].ends_with('.') => (&topic[pos + "entity.".len()..], true),
+        Some(pos) if pos == 0 || topic[..pos].ends_with('.') => {
+            (&topic[pos + "entity.".len()..], true)
+        }
         _ => (topic, false),
     }
 }
 
-fn build(ctx: &ParseContext, topic: &str, payload: &Value, raw: Value) -> Result<Event, ParseError> {
+fn build(
+    ctx: &ParseContext,
+    topic: &str,
+    payload: &Value,
+    raw: Value,
+) -> Result<Event, ParseError> {
     if !payload.is_object() {
         return Err(ParseError::new(format!(
             "PDK `{topic}` payload must be a JSON object, got {}",
@@ -240,11 +256,16 @@ fn build(ctx: &ParseContext, topic: &str, payload: &Value, raw: Value) -> Result
     let occurred_at = occurred_at(short, payload)?;
 
     let controller = if entity {
-        text(payload, &["body", "serialNumber"]).map(|sn| Ref::new(sn, text(payload, &["body", "name"])))
+        text(payload, &["body", "serialNumber"])
+            .map(|sn| Ref::new(sn, text(payload, &["body", "name"])))
     } else {
         first_text(
             payload,
-            &[&["cloudNode", "serialNumber"], &["panelSn"], &["serialNumber"]],
+            &[
+                &["cloudNode", "serialNumber"],
+                &["panelSn"],
+                &["serialNumber"],
+            ],
         )
         .map(|sn| Ref::new(sn, text(payload, &["cloudNode", "name"])))
     };
@@ -269,7 +290,10 @@ fn build(ctx: &ParseContext, topic: &str, payload: &Value, raw: Value) -> Result
             first_text(payload, &[&["body", "holderId"], &["body", "holder", "id"]]),
             text(payload, &["body", "holder", "name"]),
         );
-        let card = first_text(payload, &[&["body", "cardNumber"], &["body", "credentialId"]]);
+        let card = first_text(
+            payload,
+            &[&["body", "cardNumber"], &["body", "credentialId"]],
+        );
         (door, holder, card)
     };
 
@@ -300,7 +324,10 @@ fn build(ctx: &ParseContext, topic: &str, payload: &Value, raw: Value) -> Result
             .map(|d| d.id.clone())
             .or_else(|| controller.as_ref().map(|c| c.id.clone()))
             .unwrap_or_else(|| content_id(payload));
-        format!("{LIVE_EVENT}:{short}:{}:{key}", occurred_at.timestamp_millis())
+        format!(
+            "{LIVE_EVENT}:{short}:{}:{key}",
+            occurred_at.timestamp_millis()
+        )
     } else {
         vendor_event_id(short, payload, occurred_at, door.as_ref())
     };
@@ -339,19 +366,31 @@ fn occurred_at(topic: &str, payload: &Value) -> Result<DateTime<Utc>, ParseError
             "PDK `{topic}` has no time: expected occurred, metadata.occurred, timestamp or details.timestamp"
         )
     } else {
-        format!("PDK `{topic}` has no parseable time: {}", present.join(", "))
+        format!(
+            "PDK `{topic}` has no parseable time: {}",
+            present.join(", ")
+        )
     }))
 }
 
 /// `<topic>:<id>` when the payload has an id (ids repeat across topics), else
 /// `<topic>:<serial>:<epoch ms>` (plus the door, if any), else a content hash.
-fn vendor_event_id(topic: &str, payload: &Value, occurred_at: DateTime<Utc>, door: Option<&Ref>) -> String {
+fn vendor_event_id(
+    topic: &str,
+    payload: &Value,
+    occurred_at: DateTime<Utc>,
+    door: Option<&Ref>,
+) -> String {
     if let Some(id) = text(payload, &["id"]) {
         return format!("{topic}:{id}");
     }
     let serial = first_text(
         payload,
-        &[&["serialNumber"], &["panelSn"], &["cloudNode", "serialNumber"]],
+        &[
+            &["serialNumber"],
+            &["panelSn"],
+            &["cloudNode", "serialNumber"],
+        ],
     );
     match (serial, door) {
         (Some(sn), None) => format!("{topic}:{sn}:{}", occurred_at.timestamp_millis()),
@@ -394,18 +433,24 @@ fn topic_meaning(topic: &str, n: &Names, payload: &Value, occurred_at: DateTime<
     let door = |kind, severity, what: &str| Meaning::new(kind, severity, format!("{d} {what}"));
     let node = n.node.as_deref().unwrap_or("unknown");
     match topic {
-        "cloudnode.connected" => {
-            Meaning::new(K::ControllerOnline, Notice, format!("Cloud node {node} online"))
-        }
+        "cloudnode.connected" => Meaning::new(
+            K::ControllerOnline,
+            Notice,
+            format!("Cloud node {node} online"),
+        ),
         "cloudnode.disconnected" => Meaning::new(
             K::ControllerOffline,
             Warning,
             format!("Cloud node {node} offline"),
         ),
         "device.alarm.forced" => door(K::DoorForcedOpen, Alarm, "forced open"),
-        "device.alarm.forced.cleared" => door(K::DoorForcedOpenCleared, Notice, "forced open cleared"),
+        "device.alarm.forced.cleared" => {
+            door(K::DoorForcedOpenCleared, Notice, "forced open cleared")
+        }
         "device.alarm.propped.on" => door(K::DoorHeldOpen, Alarm, "propped open"),
-        "device.alarm.propped.off" => door(K::DoorHeldOpenCleared, Notice, "no longer propped open"),
+        "device.alarm.propped.off" => {
+            door(K::DoorHeldOpenCleared, Notice, "no longer propped open")
+        }
         "device.autoopen.on" => door(K::DoorScheduledUnlockStarted, Notice, "auto open on"),
         "device.autoopen.off" => door(K::DoorScheduledUnlockEnded, Notice, "auto open off"),
         "device.forceopen.on" => door(K::DoorForceUnlockOn, Notice, "force unlock on"),
@@ -433,7 +478,11 @@ fn topic_meaning(topic: &str, n: &Names, payload: &Value, occurred_at: DateTime<
             let who = n.person.unwrap_or("Unknown holder");
             Meaning {
                 success: Some(false),
-                ..Meaning::new(K::AccessDenied, Warning, format!("{who} denied at {d}{why}"))
+                ..Meaning::new(
+                    K::AccessDenied,
+                    Warning,
+                    format!("{who} denied at {d}{why}"),
+                )
             }
         }
         "device.request.unknown" => {
@@ -447,7 +496,11 @@ fn topic_meaning(topic: &str, n: &Names, payload: &Value, occurred_at: DateTime<
             };
             Meaning {
                 success: Some(false),
-                ..Meaning::new(K::AccessUnknownCredential, Warning, format!("{card} at {d}"))
+                ..Meaning::new(
+                    K::AccessUnknownCredential,
+                    Warning,
+                    format!("{card} at {d}"),
+                )
             }
         }
         "endpoint.sync.started" | "endpoint.sync.finished" => {
@@ -509,13 +562,21 @@ fn entity_meaning(topic: &str, n: &Names, payload: &Value) -> Meaning {
     let (kind, what, subject) = if entity == "cloudnode" {
         let node = n.node.as_deref().unwrap_or("unknown");
         let kind = EventKind::admin(&format!("controller_{verb}"));
-        (kind, format!("cloud node {node}"), format!("Cloud node {node}"))
+        (
+            kind,
+            format!("cloud node {node}"),
+            format!("Cloud node {node}"),
+        )
     } else {
         let name = text(payload, &["body", "name"])
             .map(|s| format!(" {s}"))
             .unwrap_or_default();
         let kind = EventKind::admin(&format!("{entity}_{verb}"));
-        (kind, format!("{entity}{name}"), format!("PDK {entity}{name}"))
+        (
+            kind,
+            format!("{entity}{name}"),
+            format!("PDK {entity}{name}"),
+        )
     };
     let summary = match n.person {
         Some(actor) => format!("{actor} {verb} {what}"),
@@ -584,7 +645,9 @@ fn device_ids(event: &Event) -> Vec<String> {
 }
 
 fn distance_ms(a: &Event, b: &Event) -> u64 {
-    (a.occurred_at - b.occurred_at).num_milliseconds().unsigned_abs()
+    (a.occurred_at - b.occurred_at)
+        .num_milliseconds()
+        .unsigned_abs()
 }
 
 /// A value for an error message: short strings and numbers as JSON, else their type.
@@ -673,7 +736,10 @@ mod tests {
         assert_eq!(e.id, "hq-pdk:cloudnode.created:ev-7");
         assert_eq!(e.person, Some(Ref::new("u-1", Some("Dana Admin"))));
         assert_eq!(e.controller, Some(Ref::new("10702458", Some("HQ-1"))));
-        assert_eq!(e.summary, "Dana Admin created cloud node HQ-1 (SN 10702458)");
+        assert_eq!(
+            e.summary,
+            "Dana Admin created cloud node HQ-1 (SN 10702458)"
+        );
         assert_eq!(e.raw, item);
         // Wrapped under the short topic: the same event.
         let wrapped = parse(&ctx(), &json!({"topic": "cloudnode.created", "body": item})).unwrap();
@@ -701,13 +767,18 @@ mod tests {
 
     #[test]
     fn same_id_on_two_topics_gives_two_events() {
-        let forced =
-            json!({"id": "a-1", "topic": "device.alarm.forced", "occurred": T0, "body": {"deviceId": "d"}});
+        let forced = json!({"id": "a-1", "topic": "device.alarm.forced", "occurred": T0, "body": {"deviceId": "d"}});
         let mut cleared = forced.clone();
         cleared["topic"] = json!("device.alarm.forced.cleared");
-        let (a, b) = (parse(&ctx(), &forced).unwrap(), parse(&ctx(), &cleared).unwrap());
+        let (a, b) = (
+            parse(&ctx(), &forced).unwrap(),
+            parse(&ctx(), &cleared).unwrap(),
+        );
         assert_ne!(a.id, b.id);
-        assert_eq!((a.severity, b.severity), (Severity::Alarm, Severity::Notice));
+        assert_eq!(
+            (a.severity, b.severity),
+            (Severity::Alarm, Severity::Notice)
+        );
     }
 
     #[test]
@@ -793,7 +864,10 @@ mod tests {
                 json!({"topic": {"a": [1]}, "body": {}}),
                 "non-empty string, got an object",
             ),
-            (json!({"topic": "  ", "body": {}}), "non-empty string, got \"  \""),
+            (
+                json!({"topic": "  ", "body": {}}),
+                "non-empty string, got \"  \"",
+            ),
             (
                 json!({"topic": "x", "body": {"id": 1, "occurred": [1]}}),
                 "occurred = an array",

@@ -8,7 +8,7 @@
 //!
 //! Pure: events and clock ticks in, [`AlarmChange`]s out; the caller persists them.
 
-use crate::model::{format_time, ms_time, Event, EventKind, Ref, Vendor};
+use crate::model::{Event, EventKind, Ref, Vendor, format_time, ms_time};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -73,7 +73,10 @@ impl Rule {
     /// Momentary rules have no clearing event: their condition is over once raised,
     /// and the alarm waits only for its acknowledgement.
     fn is_momentary(self) -> bool {
-        matches!(self, Rule::DeniedBurst | Rule::UnknownCredentialBurst | Rule::BatteryLow)
+        matches!(
+            self,
+            Rule::DeniedBurst | Rule::UnknownCredentialBurst | Rule::BatteryLow
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -117,7 +120,15 @@ impl Default for AlarmConfig {
         AlarmConfig {
             rules: Rule::ALL
                 .into_iter()
-                .map(|r| (r, RuleSettings { enabled: true, priority: r.default_priority() }))
+                .map(|r| {
+                    (
+                        r,
+                        RuleSettings {
+                            enabled: true,
+                            priority: r.default_priority(),
+                        },
+                    )
+                })
                 .collect(),
             offline_grace: Duration::minutes(2),
             burst_count: 5,
@@ -258,14 +269,19 @@ impl AlarmChange {
 pub enum AckError {
     UnknownAlarm(String),
     /// The first acknowledgement wins; this says whose it was.
-    AlreadyAcknowledged { id: String, by: Ack },
+    AlreadyAcknowledged {
+        id: String,
+        by: Ack,
+    },
     NoteRequired,
 }
 
 impl fmt::Display for AckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AckError::UnknownAlarm(id) => write!(f, "no alarm `{id}`: `doorwatch alarms --all` lists them"),
+            AckError::UnknownAlarm(id) => {
+                write!(f, "no alarm `{id}`: `doorwatch alarms --all` lists them")
+            }
             AckError::AlreadyAcknowledged { id, by } => write!(
                 f,
                 "{id} was already acknowledged by {} at {} ({})",
@@ -273,7 +289,9 @@ impl fmt::Display for AckError {
                 format_time(&by.at),
                 by.note
             ),
-            AckError::NoteRequired => f.write_str("a note is required to acknowledge (require_ack_note = true)"),
+            AckError::NoteRequired => {
+                f.write_str("a note is required to acknowledge (require_ack_note = true)")
+            }
         }
     }
 }
@@ -345,7 +363,12 @@ impl AlarmEngine {
     /// Alarms that still need someone, by priority (highest first) then age (oldest first).
     pub fn open_alarms(&self) -> Vec<&Alarm> {
         let mut v: Vec<&Alarm> = self.alarms.values().filter(|a| a.is_open()).collect();
-        v.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.raised_at.cmp(&b.raised_at)).then(a.id.cmp(&b.id)));
+        v.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.raised_at.cmp(&b.raised_at))
+                .then(a.id.cmp(&b.id))
+        });
         v
     }
 
@@ -373,13 +396,22 @@ impl AlarmEngine {
             EventKind::DeviceTamper => self.raise(Rule::Tamper, device, e, &mut changes),
             EventKind::DeviceTamperCleared => self.clear(Rule::Tamper, device, e, &mut changes),
             EventKind::DeviceBatteryLow => self.raise(Rule::BatteryLow, device, e, &mut changes),
-            EventKind::ControllerSyncFailed => self.raise(Rule::SyncFailed, controller, e, &mut changes),
-            EventKind::ControllerSyncFinished => self.clear(Rule::SyncFailed, controller, e, &mut changes),
+            EventKind::ControllerSyncFailed => {
+                self.raise(Rule::SyncFailed, controller, e, &mut changes)
+            }
+            EventKind::ControllerSyncFinished => {
+                self.clear(Rule::SyncFailed, controller, e, &mut changes)
+            }
             EventKind::ControllerOffline => self.went_offline(controller, e),
             EventKind::ControllerOnline => self.came_online(controller, e, &mut changes),
             EventKind::AccessDenied => {
                 self.burst(Rule::DeniedBurst, door, e, &mut changes);
-                self.burst(Rule::DeniedBurst, e.credential.as_ref().map(|c| format!("credential:{c}")), e, &mut changes);
+                self.burst(
+                    Rule::DeniedBurst,
+                    e.credential.as_ref().map(|c| format!("credential:{c}")),
+                    e,
+                    &mut changes,
+                );
             }
             EventKind::AccessUnknownCredential => {
                 self.burst(Rule::UnknownCredentialBurst, door, e, &mut changes);
@@ -403,11 +435,21 @@ impl AlarmEngine {
         })
     }
 
-    fn raise(&mut self, rule: Rule, subject: Option<String>, e: &Event, changes: &mut Vec<AlarmChange>) {
-        let Some(settings) = self.settings(rule) else { return };
+    fn raise(
+        &mut self,
+        rule: Rule,
+        subject: Option<String>,
+        e: &Event,
+        changes: &mut Vec<AlarmChange>,
+    ) {
+        let Some(settings) = self.settings(rule) else {
+            return;
+        };
         let key = Self::key(rule, &e.source, subject);
         if let Some(id) = self.open.get(&key).cloned() {
-            let Some(alarm) = self.alarms.get_mut(&id) else { return };
+            let Some(alarm) = self.alarms.get_mut(&id) else {
+                return;
+            };
             if alarm.events.iter().any(|x| x == &e.id) {
                 return;
             }
@@ -428,7 +470,10 @@ impl AlarmEngine {
             Some(e.occurred_at)
         } else {
             // The clearing event may have arrived first (out of order, or a backfill).
-            self.last_clear.get(&key).copied().filter(|c| *c >= e.occurred_at)
+            self.last_clear
+                .get(&key)
+                .copied()
+                .filter(|c| *c >= e.occurred_at)
         };
         let alarm = Alarm {
             id: id.clone(),
@@ -451,14 +496,24 @@ impl AlarmEngine {
         changes.push(AlarmChange::Raised(id));
     }
 
-    fn clear(&mut self, rule: Rule, subject: Option<String>, e: &Event, changes: &mut Vec<AlarmChange>) {
+    fn clear(
+        &mut self,
+        rule: Rule,
+        subject: Option<String>,
+        e: &Event,
+        changes: &mut Vec<AlarmChange>,
+    ) {
         let key = Self::key(rule, &e.source, subject);
         let newest = self.last_clear.entry(key.clone()).or_insert(e.occurred_at);
         if e.occurred_at > *newest {
             *newest = e.occurred_at;
         }
-        let Some(id) = self.open.get(&key).cloned() else { return };
-        let Some(alarm) = self.alarms.get_mut(&id) else { return };
+        let Some(id) = self.open.get(&key).cloned() else {
+            return;
+        };
+        let Some(alarm) = self.alarms.get_mut(&id) else {
+            return;
+        };
         // A clear older than the raise belongs to an earlier episode.
         if alarm.cleared_at.is_some() || e.occurred_at < alarm.raised_at {
             return;
@@ -474,7 +529,13 @@ impl AlarmEngine {
         }
     }
 
-    fn burst(&mut self, rule: Rule, subject: Option<String>, e: &Event, changes: &mut Vec<AlarmChange>) {
+    fn burst(
+        &mut self,
+        rule: Rule,
+        subject: Option<String>,
+        e: &Event,
+        changes: &mut Vec<AlarmChange>,
+    ) {
         let Some(subject) = subject else { return };
         if self.settings(rule).is_none() {
             return;
@@ -503,24 +564,36 @@ impl AlarmEngine {
         match self.outages.get(&key) {
             Some(o) if o.since <= e.occurred_at => {}
             _ => {
-                self.outages.insert(key, Outage { since: e.occurred_at, event: e.clone() });
+                self.outages.insert(
+                    key,
+                    Outage {
+                        since: e.occurred_at,
+                        event: e.clone(),
+                    },
+                );
             }
         }
     }
 
-    fn came_online(&mut self, controller: Option<String>, e: &Event, changes: &mut Vec<AlarmChange>) {
+    fn came_online(
+        &mut self,
+        controller: Option<String>,
+        e: &Event,
+        changes: &mut Vec<AlarmChange>,
+    ) {
         let Some(c) = controller else { return };
         let key = format!("{}\u{1f}{c}", e.source);
         self.seen_online.insert(key.clone());
         if let Some(o) = self.outages.get(&key).cloned()
-            && e.occurred_at >= o.since {
-                self.outages.remove(&key);
-                // An outage longer than the grace that we only learn about now (a
-                // backfill after our own outage) is still an alarm: raised, then cleared.
-                if e.occurred_at - o.since > self.config.offline_grace {
-                    self.raise_outage(&o, changes);
-                }
+            && e.occurred_at >= o.since
+        {
+            self.outages.remove(&key);
+            // An outage longer than the grace that we only learn about now (a
+            // backfill after our own outage) is still an alarm: raised, then cleared.
+            if e.occurred_at - o.since > self.config.offline_grace {
+                self.raise_outage(&o, changes);
             }
+        }
         self.clear(Rule::ControllerOffline, Some(c), e, changes);
     }
 
@@ -548,7 +621,8 @@ impl AlarmEngine {
         for o in due {
             self.raise_outage(&o, &mut changes);
             if let Some(c) = &o.event.controller {
-                self.outages.remove(&format!("{}\u{1f}{}", o.event.source, c.id));
+                self.outages
+                    .remove(&format!("{}\u{1f}{}", o.event.source, c.id));
             }
         }
         if let Some(after) = self.config.escalate_after {
@@ -565,16 +639,36 @@ impl AlarmEngine {
 
     /// Acknowledge an alarm. The first acknowledgement wins; a second one changes
     /// nothing and says whose it was.
-    pub fn ack(&mut self, id: &str, operator: &str, note: &str, at: DateTime<Utc>) -> Result<AlarmChange, AckError> {
+    pub fn ack(
+        &mut self,
+        id: &str,
+        operator: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AlarmChange, AckError> {
         if self.config.require_ack_note && note.trim().is_empty() {
             return Err(AckError::NoteRequired);
         }
-        let alarm = self.alarms.get_mut(id).ok_or_else(|| AckError::UnknownAlarm(id.to_string()))?;
+        let alarm = self
+            .alarms
+            .get_mut(id)
+            .ok_or_else(|| AckError::UnknownAlarm(id.to_string()))?;
         if let Some(first) = alarm.acks.first() {
-            return Err(AckError::AlreadyAcknowledged { id: id.to_string(), by: first.clone() });
+            return Err(AckError::AlreadyAcknowledged {
+                id: id.to_string(),
+                by: first.clone(),
+            });
         }
-        alarm.acks.push(Ack { operator: operator.to_string(), at, note: note.to_string() });
-        let key = self.open.iter().find(|(_, v)| v.as_str() == id).map(|(k, _)| k.clone());
+        alarm.acks.push(Ack {
+            operator: operator.to_string(),
+            at,
+            note: note.to_string(),
+        });
+        let key = self
+            .open
+            .iter()
+            .find(|(_, v)| v.as_str() == id)
+            .map(|(k, _)| k.clone());
         if let Some(key) = key {
             self.close_if_done(&key, id);
         }

@@ -17,7 +17,10 @@ pub fn encode(e: &Event) -> Vec<u8> {
     let raw = serde_json::to_vec(&e.raw).unwrap_or_default();
     let mut out = Vec::with_capacity(96 + e.summary.len() + raw.len());
     out.push(VERSION);
-    put_varint(&mut out, zigzag(e.received_at.timestamp_millis() - e.occurred_at.timestamp_millis()));
+    put_varint(
+        &mut out,
+        zigzag(e.received_at.timestamp_millis() - e.occurred_at.timestamp_millis()),
+    );
     put_str(&mut out, &e.id);
     put_str(&mut out, &e.source);
     out.push(vendor_code(e.vendor));
@@ -71,7 +74,11 @@ pub fn decode(occurred_ms: i64, bytes: &[u8]) -> Result<Event, DecodeError> {
     };
     let summary = r.string()?;
     let raw = serde_json::from_slice(r.bytes()?).map_err(|_| DecodeError("bad raw payload"))?;
-    let time = |ms| Utc.timestamp_millis_opt(ms).single().ok_or(DecodeError("bad time"));
+    let time = |ms| {
+        Utc.timestamp_millis_opt(ms)
+            .single()
+            .ok_or(DecodeError("bad time"))
+    };
     Ok(Event {
         id,
         source,

@@ -35,8 +35,14 @@ pub struct EventKey {
 }
 
 impl EventKey {
-    pub const MIN: EventKey = EventKey { ms: i64::MIN, idhash: 0 };
-    pub const MAX: EventKey = EventKey { ms: i64::MAX, idhash: u64::MAX };
+    pub const MIN: EventKey = EventKey {
+        ms: i64::MIN,
+        idhash: 0,
+    };
+    pub const MAX: EventKey = EventKey {
+        ms: i64::MAX,
+        idhash: u64::MAX,
+    };
 
     /// The 16 bytes that sort like the key (sign bit flipped so negatives sort first).
     pub fn to_bytes(self) -> [u8; 16] {
@@ -52,7 +58,10 @@ impl EventKey {
         }
         let ms = u64::from_be_bytes(b[..8].try_into().ok()?) ^ (1 << 63);
         let idhash = u64::from_be_bytes(b[8..].try_into().ok()?);
-        Some(EventKey { ms: ms as i64, idhash })
+        Some(EventKey {
+            ms: ms as i64,
+            idhash,
+        })
     }
 
     /// Full key in the primary region.
@@ -66,9 +75,15 @@ impl EventKey {
     /// The next key below this one, for "strictly older than" page cursors.
     pub fn pred(self) -> Option<EventKey> {
         if self.idhash > 0 {
-            Some(EventKey { ms: self.ms, idhash: self.idhash - 1 })
+            Some(EventKey {
+                ms: self.ms,
+                idhash: self.idhash - 1,
+            })
         } else if self.ms > i64::MIN {
-            Some(EventKey { ms: self.ms - 1, idhash: u64::MAX })
+            Some(EventKey {
+                ms: self.ms - 1,
+                idhash: u64::MAX,
+            })
         } else {
             None
         }
@@ -85,7 +100,9 @@ impl fmt::Display for EventKey {
 impl std::str::FromStr for EventKey {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ms, h) = s.split_once('.').ok_or("page cursor must look like <ms>.<hex>")?;
+        let (ms, h) = s
+            .split_once('.')
+            .ok_or("page cursor must look like <ms>.<hex>")?;
         Ok(EventKey {
             ms: ms.parse().map_err(|_| "bad page cursor time")?,
             idhash: u64::from_str_radix(h, 16).map_err(|_| "bad page cursor hash")?,
@@ -131,7 +148,10 @@ mod tests {
             EventKey { ms: -5, idhash: 9 },
             EventKey { ms: 0, idhash: 0 },
             EventKey { ms: 0, idhash: 1 },
-            EventKey { ms: 1_700_000_000_000, idhash: 0 },
+            EventKey {
+                ms: 1_700_000_000_000,
+                idhash: 0,
+            },
         ];
         for w in keys.windows(2) {
             assert!(w[0].to_bytes() < w[1].to_bytes());
@@ -141,7 +161,10 @@ mod tests {
 
     #[test]
     fn cursor_text_round_trips() {
-        let k = EventKey { ms: 1_700_000_000_123, idhash: 0xdead_beef };
+        let k = EventKey {
+            ms: 1_700_000_000_123,
+            idhash: 0xdead_beef,
+        };
         assert_eq!(k.to_string().parse::<EventKey>().unwrap(), k);
         assert!("nonsense".parse::<EventKey>().is_err());
     }

@@ -27,8 +27,8 @@ use crate::model::{Event, Vendor};
 use crate::sources::fields::fnv1a64;
 use chrono::{DateTime, Utc};
 use keys::{AUDIT, CURSOR, JOURNAL, META, QUARANTINE};
-use serde::{Deserialize, Serialize};
 use postings::{PendingPostings, TermBlocks};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -60,7 +60,11 @@ pub enum StoreError {
         "the store at {path} was written by a newer doorwatch (format {found}; this binary reads \
          format {supported}): upgrade doorwatch, or use a different --data-dir"
     )]
-    NewerFormat { path: PathBuf, found: u32, supported: u32 },
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error(
         "the store at {path} is damaged ({detail}); move that directory aside and start again \
          (sources re-fetch their backfill window; the damaged copy helps a bug report)"
@@ -115,13 +119,19 @@ pub struct KeyRange {
 }
 
 impl KeyRange {
-    pub const ALL: KeyRange = KeyRange { lo: EventKey::MIN, hi: EventKey::MAX };
+    pub const ALL: KeyRange = KeyRange {
+        lo: EventKey::MIN,
+        hi: EventKey::MAX,
+    };
 
     /// Events with `since_ms <= occurred_at <= until_ms`.
     pub fn time(since_ms: Option<i64>, until_ms: Option<i64>) -> KeyRange {
         KeyRange {
             lo: since_ms.map_or(EventKey::MIN, |ms| EventKey { ms, idhash: 0 }),
-            hi: until_ms.map_or(EventKey::MAX, |ms| EventKey { ms, idhash: u64::MAX }),
+            hi: until_ms.map_or(EventKey::MAX, |ms| EventKey {
+                ms,
+                idhash: u64::MAX,
+            }),
         }
     }
 
@@ -263,14 +273,21 @@ impl Store {
     }
 
     fn corrupt(&self, detail: &str) -> StoreError {
-        StoreError::Corrupt { path: self.path.clone(), detail: detail.into() }
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
     }
 
     /// Rebuild in-memory postings for journaled events (written, not yet indexed).
     fn load_pending(&self) -> Result<()> {
         let mut p = self.lock();
         p.count = match self.tree.get(keys::named(META, META_COUNT))? {
-            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| self.corrupt("event count is unreadable"))?),
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| self.corrupt("event count is unreadable"))?,
+            ),
             None => 0,
         };
         p.next_quarantine_seq = last_seq(&self.tree, QUARANTINE)?.map_or(0, |s| s + 1);
@@ -278,16 +295,25 @@ impl Store {
         // The recent ids as of the last posting flush; the journal adds the rest.
         if let Some(v) = self.tree.get(keys::named(META, META_RECENT))? {
             for chunk in v.chunks(16) {
-                p.recent.remember(EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("recent ids"))?);
+                p.recent.remember(
+                    EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("recent ids"))?,
+                );
             }
         }
         p.next_journal_seq = last_seq(&self.tree, JOURNAL)?.map_or(0, |s| s + 1);
         for item in self.tree.scan_prefix([JOURNAL]) {
             let (jk, v) = item?;
-            p.journal.push(jk.as_ref().try_into().map_err(|_| self.corrupt("journal key"))?);
+            p.journal.push(
+                jk.as_ref()
+                    .try_into()
+                    .map_err(|_| self.corrupt("journal key"))?,
+            );
             for chunk in v.chunks(16) {
-                let key = EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("journal entry"))?;
-                let event = self.get(key)?.ok_or_else(|| self.corrupt("journal points at a missing event"))?;
+                let key =
+                    EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("journal entry"))?;
+                let event = self
+                    .get(key)?
+                    .ok_or_else(|| self.corrupt("journal points at a missing event"))?;
                 add_pending(&mut p, key, &event);
             }
         }
@@ -366,12 +392,16 @@ impl Store {
         let idhash = fnv1a64(event.id.as_bytes());
         // Stored recently under another time (a re-delivery with a new timestamp)?
         if let Some(earlier) = p.recent.get(idhash)
-            && self.id_at(earlier)?.as_deref() == Some(event.id.as_str()) {
-                return Ok(None);
-            }
+            && self.id_at(earlier)?.as_deref() == Some(event.id.as_str())
+        {
+            return Ok(None);
+        }
         // The same event lands on its own key. A different id with the same hash at the
         // same millisecond is a 64-bit hash collision: probe on rather than overwrite.
-        let mut key = EventKey { ms: event.occurred_at.timestamp_millis(), idhash };
+        let mut key = EventKey {
+            ms: event.occurred_at.timestamp_millis(),
+            idhash,
+        };
         for _ in 0..16 {
             match self.id_at(key)? {
                 None => return Ok(Some(key)),
@@ -439,7 +469,10 @@ impl Store {
 
     /// The snapshot saved by the last [`Store::checkpoint`].
     pub fn snapshot(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(keys::named(META, META_SNAPSHOT))?.map(|v| v.to_vec()))
+        Ok(self
+            .tree
+            .get(keys::named(META, META_SNAPSHOT))?
+            .map(|v| v.to_vec()))
     }
 
     /// Events committed since the last checkpoint, in commit order: what a snapshot
@@ -448,8 +481,12 @@ impl Store {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix([JOURNAL]).values() {
             for chunk in item?.chunks(16) {
-                let key = EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("journal entry"))?;
-                out.push(self.get(key)?.ok_or_else(|| self.corrupt("journal points at a missing event"))?);
+                let key =
+                    EventKey::from_bytes(chunk).ok_or_else(|| self.corrupt("journal entry"))?;
+                out.push(
+                    self.get(key)?
+                        .ok_or_else(|| self.corrupt("journal points at a missing event"))?,
+                );
             }
         }
         Ok(out)
@@ -477,7 +514,11 @@ impl Store {
             .range(keys::seq_key(AUDIT, from).to_vec()..=keys::seq_key(AUDIT, u64::MAX).to_vec())
             .map(|item| {
                 let (k, v) = item?;
-                let seq = k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+                let seq = k
+                    .get(1..9)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
                 Ok((seq, v.to_vec()))
             })
             .collect()
@@ -490,7 +531,10 @@ impl Store {
 
     /// The saved cursor of a source.
     pub fn cursor(&self, source: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(keys::named(CURSOR, source))?.map(|v| v.to_vec()))
+        Ok(self
+            .tree
+            .get(keys::named(CURSOR, source))?
+            .map(|v| v.to_vec()))
     }
 
     /// One event by key.
@@ -502,8 +546,15 @@ impl Store {
     }
 
     /// Events in `range`, newest first.
-    pub fn scan(&self, range: KeyRange) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
-        let iter = (!range.is_empty()).then(|| self.tree.range(range.lo.primary()..=range.hi.primary()).rev());
+    pub fn scan(
+        &self,
+        range: KeyRange,
+    ) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
+        let iter = (!range.is_empty()).then(|| {
+            self.tree
+                .range(range.lo.primary()..=range.hi.primary())
+                .rev()
+        });
         iter.into_iter().flatten().map(|item| {
             let (k, v) = item?;
             let key = EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?;
@@ -540,14 +591,17 @@ impl Store {
                 TermMatch::Exact(t) => {
                     terms.insert(t.clone());
                 }
-                TermMatch::Prefix(prefix) => match self.terms_with_prefix(index, prefix, max_terms)? {
-                    Some(t) => terms.extend(t),
-                    None => return Ok(None),
-                },
+                TermMatch::Prefix(prefix) => {
+                    match self.terms_with_prefix(index, prefix, max_terms)? {
+                        Some(t) => terms.extend(t),
+                        None => return Ok(None),
+                    }
+                }
             }
         }
         let p = self.lock();
-        let mut sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>> = Vec::with_capacity(terms.len() * 2);
+        let mut sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>> =
+            Vec::with_capacity(terms.len() * 2);
         for t in terms {
             let mut mem: Vec<EventKey> = p
                 .postings
@@ -559,13 +613,23 @@ impl Store {
                 .collect();
             mem.sort_unstable_by(|a, b| b.cmp(a));
             sources.push(Box::new(mem.into_iter().map(Ok)));
-            sources.push(Box::new(TermBlocks::new(&self.tree, index.byte(), &t, range)));
+            sources.push(Box::new(TermBlocks::new(
+                &self.tree,
+                index.byte(),
+                &t,
+                range,
+            )));
         }
         Ok(Some(PostingIter::new(sources)))
     }
 
     /// Distinct terms of an index that start with `prefix`, at most `max` of them.
-    fn terms_with_prefix(&self, index: Index, prefix: &str, max: usize) -> Result<Option<Vec<String>>> {
+    fn terms_with_prefix(
+        &self,
+        index: Index,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Option<Vec<String>>> {
         let mut found: BTreeSet<String> = BTreeSet::new();
         let mut start = vec![keys::POSTING, index.byte()];
         start.extend_from_slice(prefix.as_bytes());
@@ -573,12 +637,16 @@ impl Store {
         // Skip-scan: one seek per distinct term, not one step per posting.
         let mut from = start.clone();
         loop {
-            let Some(item) = self.tree.range(from.clone()..).next() else { break };
+            let Some(item) = self.tree.range(from.clone()..).next() else {
+                break;
+            };
             let (k, _) = item?;
             if !k.starts_with(&start) {
                 break;
             }
-            let Some(end) = k[head..].iter().position(|b| *b == 0) else { break };
+            let Some(end) = k[head..].iter().position(|b| *b == 0) else {
+                break;
+            };
             let term = &k[2..head + end];
             found.insert(String::from_utf8_lossy(term).into_owned());
             if found.len() > max {
@@ -588,7 +656,11 @@ impl Store {
             from.push(1);
         }
         let p = self.lock();
-        for (idx, term) in p.postings.range((index.byte(), prefix.to_string())..).map(|(k, _)| k) {
+        for (idx, term) in p
+            .postings
+            .range((index.byte(), prefix.to_string())..)
+            .map(|(k, _)| k)
+        {
             if *idx != index.byte() || !term.starts_with(prefix) {
                 break;
             }
@@ -633,7 +705,10 @@ impl Drop for Store {
 
 fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
     for (index, term) in terms::event_terms(event) {
-        p.postings.entry((index.byte(), term)).or_default().push(key);
+        p.postings
+            .entry((index.byte(), term))
+            .or_default()
+            .push(key);
     }
     p.journal_events += 1;
     p.recent.remember(key);
@@ -679,7 +754,9 @@ fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {
     Ok(match tree.scan_prefix([prefix]).keys().next_back() {
         Some(k) => {
             let k = k?;
-            k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+            k.get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
         }
         None => None,
     })
@@ -688,9 +765,12 @@ fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {
 fn open_error(path: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
         {
-            StoreError::Locked { path: path.to_path_buf() }
+            StoreError::Locked {
+                path: path.to_path_buf(),
+            }
         }
         sled::Error::Corruption { .. } => StoreError::Corrupt {
             path: path.to_path_buf(),
@@ -714,7 +794,13 @@ pub struct PostingIter {
 
 impl PostingIter {
     fn new(sources: Vec<Box<dyn Iterator<Item = Result<EventKey>>>>) -> Self {
-        PostingIter { sources, heads: BinaryHeap::new(), primed: false, last: None, error: None }
+        PostingIter {
+            sources,
+            heads: BinaryHeap::new(),
+            primed: false,
+            last: None,
+            error: None,
+        }
     }
 
     fn pull(&mut self, i: usize) {

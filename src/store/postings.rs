@@ -7,7 +7,7 @@
 //! term's blocks newest-first and opens a block only when it can hold the next result.
 
 use super::keys::{self, EventKey};
-use super::{codec::DecodeError, KeyRange, Result};
+use super::{KeyRange, Result, codec::DecodeError};
 use std::collections::{BTreeMap, BinaryHeap};
 
 /// Postings not yet written: (index byte, term) → event keys (unsorted, may repeat).
@@ -99,8 +99,13 @@ pub fn write_blocks(pending: &mut PendingPostings, batch: &mut sled::Batch) {
     for ((index, term), keys) in pending.iter_mut() {
         keys.sort_unstable();
         keys.dedup();
-        let (Some(oldest), Some(newest)) = (keys.first(), keys.last()) else { continue };
-        batch.insert(block_key(*index, term, *newest, *oldest), encode_block(keys));
+        let (Some(oldest), Some(newest)) = (keys.first(), keys.last()) else {
+            continue;
+        };
+        batch.insert(
+            block_key(*index, term, *newest, *oldest),
+            encode_block(keys),
+        );
     }
 }
 
@@ -132,7 +137,9 @@ impl TermBlocks {
     }
 
     fn open_next(&mut self) -> Result<()> {
-        let Some(item) = self.blocks.next() else { return Ok(()) };
+        let Some(item) = self.blocks.next() else {
+            return Ok(());
+        };
         let (k, v) = item?;
         if block_oldest(&k).is_some_and(|oldest| oldest > self.range.hi) {
             return Ok(());
@@ -207,15 +214,23 @@ mod tests {
         let mut pending = PendingPostings::new();
         let mut batch = sled::Batch::default();
         // Three flushes; the last one is a backfill overlapping the first two.
-        for keys in [vec![k(10, 0), k(20, 0), k(30, 0)], vec![k(40, 0), k(50, 0)], vec![k(15, 0), k(45, 0), k(5, 0)]] {
+        for keys in [
+            vec![k(10, 0), k(20, 0), k(30, 0)],
+            vec![k(40, 0), k(50, 0)],
+            vec![k(15, 0), k(45, 0), k(5, 0)],
+        ] {
             pending.insert((b'd', "x".into()), keys);
             write_blocks(&mut pending, &mut batch);
             pending.clear();
         }
         tree.apply_batch(batch).unwrap();
-        let all: Vec<i64> = TermBlocks::new(&tree, b'd', "x", KeyRange::ALL).map(|r| r.unwrap().ms).collect();
+        let all: Vec<i64> = TermBlocks::new(&tree, b'd', "x", KeyRange::ALL)
+            .map(|r| r.unwrap().ms)
+            .collect();
         assert_eq!(all, vec![50, 45, 40, 30, 20, 15, 10, 5]);
-        let some: Vec<i64> = TermBlocks::new(&tree, b'd', "x", KeyRange::time(Some(12), Some(44))).map(|r| r.unwrap().ms).collect();
+        let some: Vec<i64> = TermBlocks::new(&tree, b'd', "x", KeyRange::time(Some(12), Some(44)))
+            .map(|r| r.unwrap().ms)
+            .collect();
         assert_eq!(some, vec![40, 30, 20, 15]);
         assert_eq!(TermBlocks::new(&tree, b'd', "y", KeyRange::ALL).count(), 0);
     }

@@ -54,7 +54,11 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Terms may not hold the 0x00 that ends them in a key.
 fn clean(s: &str) -> String {
-    if s.contains('\0') { s.replace('\0', "") } else { s.to_string() }
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_string()
+    }
 }
 
 fn ref_terms(r: &Ref, out: &mut Vec<String>) {
@@ -143,7 +147,10 @@ mod tests {
         assert!(has(Index::Severity, "warning"));
         assert!(has(Index::Word, "denied"));
         assert!(has(Index::Word, "device"));
-        let denied = terms.iter().filter(|(i, t)| *i == Index::Word && t == "denied").count();
+        let denied = terms
+            .iter()
+            .filter(|(i, t)| *i == Index::Word && t == "denied")
+            .count();
         assert_eq!(denied, 1, "words are filed once per event");
     }
 }

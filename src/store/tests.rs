@@ -24,11 +24,22 @@ fn ev(source: &str, vid: &str, ms: i64, door: &str, kind: EventKind) -> Event {
 }
 
 fn batch(events: Vec<Event>) -> AppendBatch {
-    AppendBatch { events, ..Default::default() }
+    AppendBatch {
+        events,
+        ..Default::default()
+    }
 }
 
 fn small(dir: &Path) -> Store {
-    Store::open_with(dir, StoreOptions { posting_flush: 3, auto_checkpoint: true, ..Default::default() }).unwrap()
+    Store::open_with(
+        dir,
+        StoreOptions {
+            posting_flush: 3,
+            auto_checkpoint: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn keys_of(store: &Store, index: Index, term: TermMatch) -> Vec<i64> {
@@ -60,7 +71,17 @@ fn the_same_event_twice_is_stored_once() {
 #[test]
 fn dedupe_holds_across_posting_flushes_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let events: Vec<Event> = (0..10).map(|i| ev("hq", &i.to_string(), 1000 + i, "Lobby", EventKind::AccessGranted)).collect();
+    let events: Vec<Event> = (0..10)
+        .map(|i| {
+            ev(
+                "hq",
+                &i.to_string(),
+                1000 + i,
+                "Lobby",
+                EventKind::AccessGranted,
+            )
+        })
+        .collect();
     {
         let store = small(dir.path());
         store.append(batch(events[..7].to_vec())).unwrap();
@@ -79,7 +100,15 @@ fn dedupe_holds_across_posting_flushes_and_reopen() {
 fn postings_survive_a_crash_before_they_are_written() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, auto_checkpoint: true, ..Default::default() }).unwrap();
+        let store = Store::open_with(
+            dir.path(),
+            StoreOptions {
+                posting_flush: 1_000,
+                auto_checkpoint: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         store
             .append(batch(vec![
                 ev("hq", "a", 10, "Server Room", EventKind::DoorForcedOpen),
@@ -95,9 +124,26 @@ fn postings_survive_a_crash_before_they_are_written() {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(&dir.path().join("store"), &copy.path().join("store"));
     let store = Store::open(copy.path()).unwrap();
-    assert_eq!(keys_of(&store, Index::Door, TermMatch::Exact(terms::ref_name_term("server room"))), vec![10]);
-    assert_eq!(keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())), vec![10]);
-    assert_eq!(keys_of(&store, Index::Person, TermMatch::Exact(terms::ref_word_term("roe"))), vec![20, 10]);
+    assert_eq!(
+        keys_of(
+            &store,
+            Index::Door,
+            TermMatch::Exact(terms::ref_name_term("server room"))
+        ),
+        vec![10]
+    );
+    assert_eq!(
+        keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())),
+        vec![10]
+    );
+    assert_eq!(
+        keys_of(
+            &store,
+            Index::Person,
+            TermMatch::Exact(terms::ref_word_term("roe"))
+        ),
+        vec![20, 10]
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -118,13 +164,36 @@ fn postings_merge_memory_and_disk_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = small(dir.path());
     for i in 0..8 {
-        let kind = if i % 2 == 0 { EventKind::DoorOpened } else { EventKind::DoorClosed };
-        store.append(batch(vec![ev("hq", &i.to_string(), 100 * (8 - i), "Lobby", kind)])).unwrap();
+        let kind = if i % 2 == 0 {
+            EventKind::DoorOpened
+        } else {
+            EventKind::DoorClosed
+        };
+        store
+            .append(batch(vec![ev(
+                "hq",
+                &i.to_string(),
+                100 * (8 - i),
+                "Lobby",
+                kind,
+            )]))
+            .unwrap();
     }
-    assert_eq!(keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())), vec![800, 700, 600, 500, 400, 300, 200, 100]);
-    assert_eq!(keys_of(&store, Index::Kind, TermMatch::Exact("door.closed".into())), vec![700, 500, 300, 100]);
+    assert_eq!(
+        keys_of(&store, Index::Kind, TermMatch::Prefix("door.".into())),
+        vec![800, 700, 600, 500, 400, 300, 200, 100]
+    );
+    assert_eq!(
+        keys_of(&store, Index::Kind, TermMatch::Exact("door.closed".into())),
+        vec![700, 500, 300, 100]
+    );
     let ranged: Vec<i64> = store
-        .postings(Index::Kind, &[TermMatch::Prefix("door.".into())], KeyRange::time(Some(300), Some(600)), 10)
+        .postings(
+            Index::Kind,
+            &[TermMatch::Prefix("door.".into())],
+            KeyRange::time(Some(300), Some(600)),
+            10,
+        )
         .unwrap()
         .unwrap()
         .map(|k| k.unwrap().ms)
@@ -145,8 +214,21 @@ fn too_broad_prefix_is_refused() {
             ev("hq", "3", 3, "Altitude", EventKind::DoorOpened),
         ]))
         .unwrap();
-    assert!(store.postings(Index::Word, &[TermMatch::Prefix("al".into())], KeyRange::ALL, 2).unwrap().is_none());
-    assert_eq!(keys_of(&store, Index::Word, TermMatch::Prefix("alp".into())), vec![2, 1]);
+    assert!(
+        store
+            .postings(
+                Index::Word,
+                &[TermMatch::Prefix("al".into())],
+                KeyRange::ALL,
+                2
+            )
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        keys_of(&store, Index::Word, TermMatch::Prefix("alp".into())),
+        vec![2, 1]
+    );
 }
 
 #[test]
@@ -196,7 +278,13 @@ fn a_newer_format_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = small(dir.path());
-        store.tree.insert(keys::named(META, META_SCHEMA), &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+        store
+            .tree
+            .insert(
+                keys::named(META, META_SCHEMA),
+                &(SCHEMA_VERSION + 1).to_be_bytes(),
+            )
+            .unwrap();
     }
     let err = Store::open(dir.path()).err().expect("must refuse");
     assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
@@ -207,7 +295,9 @@ fn a_newer_format_is_refused_clearly() {
 fn a_second_open_reports_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let _first = small(dir.path());
-    let err = Store::open(dir.path()).err().expect("second open must fail");
+    let err = Store::open(dir.path())
+        .err()
+        .expect("second open must fail");
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
 }
 
@@ -215,7 +305,13 @@ fn a_second_open_reports_the_lock() {
 fn events_round_trip_through_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = small(dir.path());
-    let e = ev("hq", "1", 1_700_000_000_123, "Lobby", EventKind::AccessGranted);
+    let e = ev(
+        "hq",
+        "1",
+        1_700_000_000_123,
+        "Lobby",
+        EventKind::AccessGranted,
+    );
     store.append(batch(vec![e.clone()])).unwrap();
     let (_, back) = store.scan(KeyRange::ALL).next().unwrap().unwrap();
     assert_eq!(back, e);
@@ -225,19 +321,54 @@ fn events_round_trip_through_the_store() {
 fn a_checkpoint_saves_the_snapshot_with_the_postings_and_the_journal_holds_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 2, ..Default::default() }).unwrap();
-        store.append(batch(vec![ev("hq", "1", 1, "Lobby", EventKind::DoorOpened), ev("hq", "2", 2, "Lobby", EventKind::DoorClosed)])).unwrap();
+        let store = Store::open_with(
+            dir.path(),
+            StoreOptions {
+                posting_flush: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        store
+            .append(batch(vec![
+                ev("hq", "1", 1, "Lobby", EventKind::DoorOpened),
+                ev("hq", "2", 2, "Lobby", EventKind::DoorClosed),
+            ]))
+            .unwrap();
         assert!(store.needs_checkpoint());
         store.checkpoint(Some(b"state-after-2")).unwrap();
         assert!(!store.needs_checkpoint());
-        store.append(batch(vec![ev("hq", "3", 3, "Lobby", EventKind::DoorOpened)])).unwrap();
+        store
+            .append(batch(vec![ev(
+                "hq",
+                "3",
+                3,
+                "Lobby",
+                EventKind::DoorOpened,
+            )]))
+            .unwrap();
         // Closed without a checkpoint: event 3 must stay in the journal.
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.snapshot().unwrap().as_deref(), Some(&b"state-after-2"[..]));
-    let rest: Vec<String> = store.uncheckpointed().unwrap().into_iter().map(|e| e.id).collect();
+    assert_eq!(
+        store.snapshot().unwrap().as_deref(),
+        Some(&b"state-after-2"[..])
+    );
+    let rest: Vec<String> = store
+        .uncheckpointed()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(rest, vec!["hq:3"]);
-    assert_eq!(keys_of(&store, Index::Door, TermMatch::Exact(terms::ref_word_term("lobby"))), vec![3, 2, 1]);
+    assert_eq!(
+        keys_of(
+            &store,
+            Index::Door,
+            TermMatch::Exact(terms::ref_word_term("lobby"))
+        ),
+        vec![3, 2, 1]
+    );
 }
 
 #[test]
@@ -245,12 +376,25 @@ fn audit_is_append_only_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = small(dir.path());
-        assert_eq!(store.append_audit(&[b"one".to_vec(), b"two".to_vec()]).unwrap(), 0);
+        assert_eq!(
+            store
+                .append_audit(&[b"one".to_vec(), b"two".to_vec()])
+                .unwrap(),
+            0
+        );
     }
     let store = small(dir.path());
     assert_eq!(store.audit_len(), 2);
     assert_eq!(store.append_audit(&[b"three".to_vec()]).unwrap(), 2);
-    let all: Vec<Vec<u8>> = store.audit_from(0).unwrap().into_iter().map(|(_, v)| v).collect();
-    assert_eq!(all, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+    let all: Vec<Vec<u8>> = store
+        .audit_from(0)
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        all,
+        vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
     assert_eq!(store.audit_from(2).unwrap(), vec![(2, b"three".to_vec())]);
 }

@@ -20,10 +20,22 @@ fn building(store: &Store, n: i64) {
             let with_person = kind != EventKind::DoorForcedOpen;
             Event {
                 id: format!("hq:{i}"),
-                source: if i % 3 == 0 { "annex".into() } else { "hq".into() },
-                vendor: if i % 2 == 0 { Vendor::Pdk } else { Vendor::Kisi },
-                occurred_at: Utc.timestamp_millis_opt(1_800_000_000_000 + i * 60_000).unwrap(),
-                received_at: Utc.timestamp_millis_opt(1_800_000_000_000 + i * 60_000).unwrap(),
+                source: if i % 3 == 0 {
+                    "annex".into()
+                } else {
+                    "hq".into()
+                },
+                vendor: if i % 2 == 0 {
+                    Vendor::Pdk
+                } else {
+                    Vendor::Kisi
+                },
+                occurred_at: Utc
+                    .timestamp_millis_opt(1_800_000_000_000 + i * 60_000)
+                    .unwrap(),
+                received_at: Utc
+                    .timestamp_millis_opt(1_800_000_000_000 + i * 60_000)
+                    .unwrap(),
                 kind,
                 vendor_type: "x.y".into(),
                 severity: sev,
@@ -33,16 +45,26 @@ fn building(store: &Store, n: i64) {
                 site: None,
                 credential: None,
                 success: None,
-                summary: if with_person { format!("{person} {verb} at {door}") } else { format!("{door} {verb}") },
+                summary: if with_person {
+                    format!("{person} {verb} at {door}")
+                } else {
+                    format!("{door} {verb}")
+                },
                 raw: serde_json::json!({}),
             }
         })
         .collect();
-    store.append(AppendBatch { events, ..Default::default() }).unwrap();
+    store
+        .append(AppendBatch {
+            events,
+            ..Default::default()
+        })
+        .unwrap();
 }
 
 fn now() -> chrono::DateTime<Utc> {
-    Utc.timestamp_millis_opt(1_800_000_000_000 + 100 * 60_000).unwrap()
+    Utc.timestamp_millis_opt(1_800_000_000_000 + 100 * 60_000)
+        .unwrap()
 }
 
 fn run(store: &Store, q: &str, limit: usize) -> Page {
@@ -56,7 +78,15 @@ fn ids(page: &Page) -> Vec<String> {
 fn with_store(f: impl FnOnce(&Store)) {
     let dir = tempfile::tempdir().unwrap();
     // A small flush size puts some postings on disk and some in memory.
-    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 37, auto_checkpoint: true, ..Default::default() }).unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            posting_flush: 37,
+            auto_checkpoint: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     building(&store, 100);
     f(&store);
 }
@@ -67,7 +97,9 @@ fn brute(store: &Store, q: &str) -> Vec<String> {
     store
         .scan(KeyRange::ALL)
         .map(|r| r.unwrap().1)
-        .filter(|e| q.since.is_none_or(|s| e.occurred_at >= s) && q.until.is_none_or(|u| e.occurred_at <= u))
+        .filter(|e| {
+            q.since.is_none_or(|s| e.occurred_at >= s) && q.until.is_none_or(|u| e.occurred_at <= u)
+        })
         .filter(|e| q.clauses.iter().all(|c| matches(c, e)))
         .map(|e| e.id)
         .collect()
@@ -103,7 +135,12 @@ fn indexed_results_equal_the_brute_force_answer() {
             "door:nowhere",
         ] {
             let page = run(store, q, 1000);
-            assert_eq!(ids(&page), brute(store, q), "query {q:?} via {:?}", page.access);
+            assert_eq!(
+                ids(&page),
+                brute(store, q),
+                "query {q:?} via {:?}",
+                page.access
+            );
         }
     });
 }
@@ -113,7 +150,9 @@ fn the_planner_drives_from_the_most_selective_index_and_never_full_scans_when_na
     with_store(|store| {
         let plan = |q: &str| explain(store, &Query::parse(q, now()).unwrap()).unwrap();
         match plan("vendor:pdk kind:door.forced_open") {
-            Access::Index { index, estimate, .. } => {
+            Access::Index {
+                index, estimate, ..
+            } => {
                 assert_eq!(index, Index::Kind);
                 assert_eq!(estimate, 10);
             }
@@ -121,7 +160,10 @@ fn the_planner_drives_from_the_most_selective_index_and_never_full_scans_when_na
         }
         assert!(matches!(plan("since:2h"), Access::TimeScan));
         assert!(matches!(plan(""), Access::FullScan));
-        assert!(matches!(plan("door:nowhere person:jane"), Access::Index { estimate: 0, .. }));
+        assert!(matches!(
+            plan("door:nowhere person:jane"),
+            Access::Index { estimate: 0, .. }
+        ));
     });
 }
 
@@ -150,7 +192,11 @@ fn results_are_newest_first_and_limited() {
     with_store(|store| {
         let page = run(store, "kind:access.granted", 5);
         assert_eq!(page.events.len(), 5);
-        assert!(page.events.windows(2).all(|w| w[0].1.occurred_at > w[1].1.occurred_at));
+        assert!(
+            page.events
+                .windows(2)
+                .all(|w| w[0].1.occurred_at > w[1].1.occurred_at)
+        );
         assert!(page.next.is_some());
         assert_eq!(ids(&run(store, "kind:door.forced_open", 100)).len(), 10);
         assert!(run(store, "kind:door.forced_open", 100).next.is_none());
@@ -160,13 +206,32 @@ fn results_are_newest_first_and_limited() {
 #[test]
 fn large_lists_are_intersected_and_still_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(dir.path(), StoreOptions { posting_flush: 1_000, auto_checkpoint: true, ..Default::default() }).unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            posting_flush: 1_000,
+            auto_checkpoint: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     building(&store, 9_000);
-    let now = Utc.timestamp_millis_opt(1_800_000_000_000 + 9_000 * 60_000).unwrap();
-    for text in ["granted door:lobby", "kind:access.granted person:jane", "severity:info vendor:pdk source:hq", "granted door:server"] {
+    let now = Utc
+        .timestamp_millis_opt(1_800_000_000_000 + 9_000 * 60_000)
+        .unwrap();
+    for text in [
+        "granted door:lobby",
+        "kind:access.granted person:jane",
+        "severity:info vendor:pdk source:hq",
+        "granted door:server",
+    ] {
         let q = Query::parse(text, now).unwrap();
         match explain(&store, &q).unwrap() {
-            Access::Index { estimate, intersect, .. } => {
+            Access::Index {
+                estimate,
+                intersect,
+                ..
+            } => {
                 assert_eq!(estimate, ESTIMATE_CAP, "{text}");
                 assert!(!intersect.is_empty(), "{text}");
             }

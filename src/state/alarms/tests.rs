@@ -28,7 +28,10 @@ fn ev(id: &str, kind: EventKind, at: DateTime<Utc>) -> Event {
 }
 
 fn engine() -> AlarmEngine {
-    AlarmEngine::new(AlarmConfig { escalate_after: None, ..Default::default() })
+    AlarmEngine::new(AlarmConfig {
+        escalate_after: None,
+        ..Default::default()
+    })
 }
 
 fn only(e: &AlarmEngine) -> &Alarm {
@@ -40,13 +43,23 @@ fn only(e: &AlarmEngine) -> &Alarm {
 #[test]
 fn forced_open_raises_critical_and_clear_then_ack_closes() {
     let mut e = engine();
-    assert_eq!(e.on_event(&ev("1", EventKind::DoorForcedOpen, t(0))), vec![AlarmChange::Raised("a-000001".into())]);
+    assert_eq!(
+        e.on_event(&ev("1", EventKind::DoorForcedOpen, t(0))),
+        vec![AlarmChange::Raised("a-000001".into())]
+    );
     let a = only(&e);
-    assert_eq!((a.rule, a.priority, a.state()), (Rule::ForcedOpen, Priority::Critical, "active"));
+    assert_eq!(
+        (a.rule, a.priority, a.state()),
+        (Rule::ForcedOpen, Priority::Critical, "active")
+    );
     assert_eq!(a.raised_at, t(0));
     e.on_event(&ev("2", EventKind::DoorForcedOpenCleared, t(1)));
     assert_eq!(only(&e).state(), "cleared");
-    assert_eq!(e.open_alarms().len(), 1, "cleared but not acknowledged still needs someone");
+    assert_eq!(
+        e.open_alarms().len(),
+        1,
+        "cleared but not acknowledged still needs someone"
+    );
     e.ack("a-000001", "alice", "guard sent", t(2)).unwrap();
     assert_eq!(only(&e).state(), "closed");
     assert!(e.open_alarms().is_empty());
@@ -106,10 +119,19 @@ fn first_ack_wins_and_says_who() {
         other => panic!("{other:?}"),
     }
     assert_eq!(only(&e).acks.len(), 1);
-    assert!(matches!(e.ack("a-999999", "x", "y", t(3)), Err(AckError::UnknownAlarm(_))));
-    let mut strict = AlarmEngine::new(AlarmConfig { require_ack_note: true, ..Default::default() });
+    assert!(matches!(
+        e.ack("a-999999", "x", "y", t(3)),
+        Err(AckError::UnknownAlarm(_))
+    ));
+    let mut strict = AlarmEngine::new(AlarmConfig {
+        require_ack_note: true,
+        ..Default::default()
+    });
     strict.on_event(&ev("1", EventKind::DeviceTamper, t(0)));
-    assert_eq!(strict.ack("a-000001", "alice", "  ", t(1)), Err(AckError::NoteRequired));
+    assert_eq!(
+        strict.ack("a-000001", "alice", "  ", t(1)),
+        Err(AckError::NoteRequired)
+    );
 }
 
 fn denied(i: u32, at: DateTime<Utc>) -> Event {
@@ -123,14 +145,20 @@ fn denial_burst_at_the_threshold_boundary() {
     let mut e = engine();
     // Four denials in the window: nothing. The fifth inside 2 minutes: alarm.
     for i in 0..4 {
-        assert!(e.on_event(&denied(i, t(0) + Duration::seconds(20 * i as i64))).is_empty());
+        assert!(
+            e.on_event(&denied(i, t(0) + Duration::seconds(20 * i as i64)))
+                .is_empty()
+        );
     }
     // Exactly 2 minutes after the first is outside the window (window is half-open).
     assert!(e.on_event(&denied(4, t(2))).is_empty());
     let changes = e.on_event(&denied(5, t(2) + Duration::seconds(1)));
     assert_eq!(changes, vec![AlarmChange::Raised("a-000001".into())]);
     let a = only(&e);
-    assert_eq!((a.rule, a.priority, a.state()), (Rule::DeniedBurst, Priority::Medium, "cleared"));
+    assert_eq!(
+        (a.rule, a.priority, a.state()),
+        (Rule::DeniedBurst, Priority::Medium, "cleared")
+    );
     e.on_event(&denied(6, t(2) + Duration::seconds(2)));
     assert_eq!(only(&e).count, 2);
 }
@@ -139,7 +167,11 @@ fn denial_burst_at_the_threshold_boundary() {
 fn one_credential_denied_at_many_doors_is_a_burst_too() {
     let mut e = engine();
     for i in 0..5 {
-        let mut d = ev(&format!("x{i}"), EventKind::AccessDenied, t(0) + Duration::seconds(i));
+        let mut d = ev(
+            &format!("x{i}"),
+            EventKind::AccessDenied,
+            t(0) + Duration::seconds(i),
+        );
         d.door = Some(Ref::new(format!("door{i}"), None::<String>));
         d.credential = Some("card-7".into());
         e.on_event(&d);
@@ -188,7 +220,10 @@ fn escalation_raises_priority_once_unless_acknowledged() {
     e.on_event(&ev("2", EventKind::DeviceTamper, t(0)));
     e.ack("a-000002", "alice", "", t(1)).unwrap();
     assert!(e.tick(t(9)).is_empty());
-    assert_eq!(e.tick(t(10)), vec![AlarmChange::Escalated("a-000001".into())]);
+    assert_eq!(
+        e.tick(t(10)),
+        vec![AlarmChange::Escalated("a-000001".into())]
+    );
     assert!(e.tick(t(30)).is_empty());
     let a = e.get("a-000001").unwrap();
     assert_eq!((a.priority, a.escalated), (Priority::Critical, true));
@@ -198,8 +233,20 @@ fn escalation_raises_priority_once_unless_acknowledged() {
 #[test]
 fn rules_can_be_disabled_or_reprioritised() {
     let mut config = AlarmConfig::default();
-    config.rules.insert(Rule::ForcedOpen, RuleSettings { enabled: false, priority: Priority::Critical });
-    config.rules.insert(Rule::Tamper, RuleSettings { enabled: true, priority: Priority::Low });
+    config.rules.insert(
+        Rule::ForcedOpen,
+        RuleSettings {
+            enabled: false,
+            priority: Priority::Critical,
+        },
+    );
+    config.rules.insert(
+        Rule::Tamper,
+        RuleSettings {
+            enabled: true,
+            priority: Priority::Low,
+        },
+    );
     let mut e = AlarmEngine::new(config);
     e.on_event(&ev("1", EventKind::DoorForcedOpen, t(0)));
     e.on_event(&ev("2", EventKind::DeviceTamper, t(0)));
@@ -213,7 +260,10 @@ fn open_alarms_order_by_priority_then_age_and_json_has_the_contract_fields() {
     e.on_event(&ev("2", EventKind::DoorHeldOpen, t(1)));
     e.on_event(&ev("3", EventKind::DoorForcedOpen, t(2)));
     let order: Vec<Rule> = e.open_alarms().iter().map(|a| a.rule).collect();
-    assert_eq!(order, vec![Rule::ForcedOpen, Rule::HeldOpen, Rule::BatteryLow]);
+    assert_eq!(
+        order,
+        vec![Rule::ForcedOpen, Rule::HeldOpen, Rule::BatteryLow]
+    );
     let v = e.get("a-000003").unwrap().to_json();
     assert_eq!(v["rule"], "forced_open");
     assert_eq!(v["priority"], "critical");
