@@ -9,6 +9,8 @@ pub mod fields;
 pub mod kisi;
 pub mod pdk;
 pub mod seam;
+pub mod socketio;
+pub mod webhook_verify;
 
 use crate::model::{Event, Vendor};
 use chrono::{DateTime, Utc};
