@@ -54,24 +54,22 @@ pub fn parse_batch(
     ctx: &ParseContext,
     items: Vec<Value>,
 ) -> Vec<Result<Event, Rejected>> {
-    match vendor {
-        Vendor::Pdk => pdk::parse_batch(ctx, items),
-        _ => items
-            .into_iter()
-            .map(|item| {
-                let parsed = match vendor {
-                    Vendor::Kisi => kisi::parse(ctx, &item),
-                    Vendor::Seam => seam::parse(ctx, &item),
-                    Vendor::Doorflow => doorflow::parse(ctx, &item),
-                    Vendor::Pdk => unreachable!("handled above"),
-                };
-                parsed.map_err(|e| Rejected {
-                    raw: item.to_string(),
-                    error: e.to_string(),
-                })
+    type ParseOne = fn(&ParseContext, &Value) -> Result<Event, ParseError>;
+    let parse: ParseOne = match vendor {
+        Vendor::Pdk => return pdk::parse_batch(ctx, items),
+        Vendor::Kisi => kisi::parse,
+        Vendor::Seam => seam::parse,
+        Vendor::Doorflow => doorflow::parse,
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            parse(ctx, &item).map_err(|e| Rejected {
+                raw: item.to_string(),
+                error: e.to_string(),
             })
-            .collect(),
-    }
+        })
+        .collect()
 }
 
 /// If `v` is one of `vendor`'s list pages (`{"events": [...]}` for Seam, an event set
