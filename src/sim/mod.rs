@@ -1,4 +1,6 @@
 //! Simulated buildings: the shared vocabulary of doors, people and rhythms that the
 //! vendor simulators and the benchmarks draw from.
 
+pub mod doorflow;
 pub mod history;
+pub mod kisi;
