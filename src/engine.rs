@@ -103,7 +103,7 @@ impl Engine {
             let Ok(r) = serde_json::from_slice::<AuditRecord>(&bytes) else {
                 continue;
             };
-            if r.action == "acknowledged" {
+            if r.action == AlarmChange::ACKNOWLEDGED {
                 // Already applied (a snapshot taken after it) is fine: first ack wins.
                 let _ = engine.alarms.ack(
                     &r.alarm,
@@ -152,24 +152,16 @@ impl Engine {
         Ok(changes)
     }
 
+    /// Append rule-driven changes to the audit trail. Acknowledgements are recorded
+    /// by [`Engine::ack`], which also knows who and why.
     fn record(&self, changes: &[AlarmChange], now: DateTime<Utc>) -> anyhow::Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
         let records: Vec<Vec<u8>> = changes
             .iter()
             .filter(|c| !matches!(c, AlarmChange::Acknowledged(_)))
             .map(|c| {
-                let action = match c {
-                    AlarmChange::Raised(_) => "raised",
-                    AlarmChange::Retriggered(_) => "retriggered",
-                    AlarmChange::Cleared(_) => "cleared",
-                    AlarmChange::Escalated(_) => "escalated",
-                    AlarmChange::Acknowledged(_) => "acknowledged",
-                };
                 let r = AuditRecord {
                     at: now,
-                    action: action.into(),
+                    action: c.action().into(),
                     alarm: c.alarm_id().into(),
                     operator: None,
                     note: None,
@@ -177,7 +169,9 @@ impl Engine {
                 serde_json::to_vec(&r).unwrap_or_default()
             })
             .collect();
-        self.store.append_audit(&records)?;
+        if !records.is_empty() {
+            self.store.append_audit(&records)?;
+        }
         Ok(())
     }
 
@@ -190,10 +184,10 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> anyhow::Result<Result<Alarm, AckError>> {
         match self.alarms.ack(id, operator, note, at) {
-            Ok(_) => {
+            Ok(change) => {
                 let r = AuditRecord {
                     at,
-                    action: "acknowledged".into(),
+                    action: change.action().into(),
                     alarm: id.into(),
                     operator: Some(operator.into()),
                     note: Some(note.into()),

@@ -253,6 +253,20 @@ pub enum AlarmChange {
 }
 
 impl AlarmChange {
+    /// The audit action of an acknowledgement (replayed on start-up).
+    pub const ACKNOWLEDGED: &'static str = "acknowledged";
+
+    /// The audit trail's name for this change.
+    pub fn action(&self) -> &'static str {
+        match self {
+            AlarmChange::Raised(_) => "raised",
+            AlarmChange::Retriggered(_) => "retriggered",
+            AlarmChange::Cleared(_) => "cleared",
+            AlarmChange::Escalated(_) => "escalated",
+            AlarmChange::Acknowledged(_) => Self::ACKNOWLEDGED,
+        }
+    }
+
     pub fn alarm_id(&self) -> &str {
         match self {
             AlarmChange::Raised(id)
