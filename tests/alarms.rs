@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{doorwatch, fixture, ok};
+use common::{doorwatch, fixture, import_fixture, ok};
 use std::path::Path;
 
 fn alarms(data: &Path, all: bool) -> Vec<serde_json::Value> {
@@ -22,10 +22,7 @@ fn imported_alarms_are_listed_acknowledged_once_and_survive_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     for v in ["kisi", "pdk", "seam", "doorflow"] {
-        ok(&doorwatch(
-            data,
-            &["import", "--vendor", v, fixture(v).to_str().unwrap()],
-        ));
+        ok(&import_fixture(data, v));
     }
     let listed = alarms(data, false);
     // PDK's Server Room forced open (and its clear) arrived in the fixture.
@@ -102,10 +99,7 @@ fn imported_alarms_are_listed_acknowledged_once_and_survive_restarts() {
     // Re-importing (a restart that re-fetches) neither doubles nor re-raises alarms.
     let before = alarms(data, true);
     for v in ["kisi", "pdk", "seam", "doorflow"] {
-        ok(&doorwatch(
-            data,
-            &["import", "--vendor", v, fixture(v).to_str().unwrap()],
-        ));
+        ok(&import_fixture(data, v));
     }
     assert_eq!(alarms(data, true), before);
 }

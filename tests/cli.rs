@@ -3,22 +3,14 @@
 
 mod common;
 
-use common::{doorwatch, fixture, ok};
+use common::{doorwatch, import_fixture, ok};
 use std::path::Path;
 
 const COUNTS: [(&str, usize); 4] = [("kisi", 42), ("pdk", 33), ("seam", 87), ("doorflow", 75)];
 
 fn import_all(data: &Path) {
     for (vendor, n) in COUNTS {
-        let out = ok(&doorwatch(
-            data,
-            &[
-                "import",
-                "--vendor",
-                vendor,
-                fixture(vendor).to_str().unwrap(),
-            ],
-        ));
+        let out = ok(&import_fixture(data, vendor));
         assert_eq!(
             out.trim(),
             format!("imported {n}, duplicates 0, quarantined 0"),
@@ -159,15 +151,7 @@ fn importing_twice_stores_nothing_new() {
     let data = dir.path();
     import_all(data);
     for (vendor, n) in COUNTS {
-        let out = ok(&doorwatch(
-            data,
-            &[
-                "import",
-                "--vendor",
-                vendor,
-                fixture(vendor).to_str().unwrap(),
-            ],
-        ));
+        let out = ok(&import_fixture(data, vendor));
         assert_eq!(
             out.trim(),
             format!("imported 0, duplicates {n}, quarantined 0"),
@@ -331,15 +315,7 @@ fn clear_errors_and_non_zero_exits() {
     // A store held by another process: one clear line, nothing imported.
     import_all(data);
     let holder = doorwatch::store::Store::open(data).unwrap();
-    let out = doorwatch(
-        data,
-        &[
-            "import",
-            "--vendor",
-            "kisi",
-            fixture("kisi").to_str().unwrap(),
-        ],
-    );
+    let out = import_fixture(data, "kisi");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another doorwatch process"), "{err}");

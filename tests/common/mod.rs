@@ -41,3 +41,12 @@ pub fn fixture(vendor: &str) -> PathBuf {
         .unwrap()
         .path()
 }
+
+/// `doorwatch import --vendor V <fixture of V>`, run (not checked: callers assert).
+pub fn import_fixture(data: &Path, vendor: &str) -> Output {
+    let file = fixture(vendor);
+    doorwatch(
+        data,
+        &["import", "--vendor", vendor, file.to_str().unwrap()],
+    )
+}
