@@ -168,7 +168,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .as_ref()
         .map(Config::alarm_config)
         .unwrap_or_default();
-    let operator_default = config.clone().unwrap_or_default().operator();
+    let operator_default = config
+        .as_ref()
+        .map_or_else(|| Config::default().operator(), Config::operator);
     let stdout = std::io::stdout();
     match cli.command {
         None => {
