@@ -79,6 +79,12 @@ enum Command {
         #[arg(long)]
         operator: Option<String>,
     },
+    /// Run every configured source headless into the store (logs in the data dir).
+    Daemon {
+        /// Stop after this long (e.g. 30s, 5m), with the store flushed.
+        #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
+        exit_after: Option<std::time::Duration>,
+    },
     /// Export history matching a query (all of it by default).
     Export {
         query: Vec<String>,
@@ -92,6 +98,12 @@ enum Command {
 
 fn parse_vendor(s: &str) -> Result<Vendor, String> {
     s.parse()
+}
+
+fn parse_std_duration(s: &str) -> Result<std::time::Duration, String> {
+    doorwatch::model::parse_duration(s)
+        .and_then(|d| d.to_std().ok())
+        .ok_or_else(|| format!("`{s}` is not a duration: use e.g. 30s, 5m, 2h"))
 }
 
 /// Join query words back into one query. A shell strips the quotes of
@@ -277,6 +289,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             out.flush()?;
             Ok(())
+        }
+        Some(Command::Daemon { exit_after }) => {
+            let config = config.unwrap_or_default();
+            let engine = Engine::open(&data_dir, alarm_config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(doorwatch::daemon::run(&config, engine, exit_after))
         }
         Some(Command::Export {
             query,

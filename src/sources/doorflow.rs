@@ -28,6 +28,8 @@
 //!   it is rejected with a reason saying so. `page_items` returns `None`: DoorFlow's list
 //!   page is a bare array, which the import splitter already handles.
 
+pub mod live;
+
 use super::{ParseContext, ParseError, fields};
 use crate::model::{Event, EventKind, Ref, Severity, Vendor};
 use serde_json::Value;

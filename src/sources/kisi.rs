@@ -18,6 +18,8 @@
 //! with no lock (a wireless lock, elevator, elevator stop, terminal) become doors with a
 //! prefixed id (`wireless_lock:9001`) so they never collide with lock ids.
 
+pub mod live;
+
 use super::{ParseContext, ParseError, fields};
 use crate::model::{Event, EventKind, Ref, Severity, Vendor};
 use serde_json::{Map, Value};

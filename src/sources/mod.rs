@@ -1,5 +1,6 @@
 //! Vendor sources. Each vendor module turns that vendor's payloads into [`Event`]s
-//! (`parse`) and, in later work, fetches or receives them.
+//! (`parse`), and its `live` submodule fetches or receives them over the vendor's
+//! protocol (one tokio task per configured `[[source]]`, see [`spawn`]).
 //!
 //! The parse half is pure: a payload in, an event or a reasoned rejection out. Nothing
 //! here may panic on any input; unknown types become `EventKind::Other`.
@@ -8,13 +9,25 @@ pub mod doorflow;
 pub mod fields;
 pub mod kisi;
 pub mod pdk;
+pub mod runtime;
 pub mod seam;
 pub mod socketio;
+pub mod webhook;
 pub mod webhook_verify;
 
 use crate::model::{Event, Vendor};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+/// Start a configured source's task.
+pub fn spawn(ctx: runtime::SourceCtx) -> tokio::task::JoinHandle<()> {
+    match ctx.vendor() {
+        Vendor::Kisi => tokio::spawn(kisi::live::run(ctx)),
+        Vendor::Pdk => tokio::spawn(pdk::live::run(ctx)),
+        Vendor::Seam => tokio::spawn(seam::live::run(ctx)),
+        Vendor::Doorflow => tokio::spawn(doorflow::live::run(ctx)),
+    }
+}
 
 /// What every parse call needs to know besides the payload.
 #[derive(Debug, Clone)]

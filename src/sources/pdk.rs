@@ -13,6 +13,8 @@
 //! - `liveEvent` companions `{topic, info, placeholders, cloudNode, occurred}`, which
 //!   [`parse_batch`] folds into the summary of their primary event (see [`merge_live`]).
 
+pub mod live;
+
 use super::fields::{at, boolean, content_id, first_text, json_type, make_ref, text, time};
 use super::{ParseContext, ParseError, Rejected};
 use crate::model::{Event, EventKind, Ref, Severity, Vendor};

@@ -46,6 +46,8 @@
 //! Seam events carry no display names for accounts, systems or users, so those refs hold
 //! ids only; the doors pane names them from `/devices/list` and friends.
 
+pub mod live;
+
 use super::{ParseContext, ParseError, fields};
 use crate::model::{Event, EventKind, Ref, Severity, Vendor};
 use serde_json::Value;

@@ -23,6 +23,8 @@ pub const CURSOR: u8 = b'C';
 pub const QUARANTINE: u8 = b'Q';
 pub const AUDIT: u8 = b'A';
 pub const META: u8 = b'M';
+/// Rotating credentials a source must keep across restarts (DoorFlow refresh tokens).
+pub const CREDENTIAL: u8 = b'K';
 
 /// Where an event lives in the primary region: its time, then a hash of its id.
 /// Ordering is (time, hash), so iterating keys is iterating history.

@@ -26,7 +26,7 @@ pub use terms::Index;
 use crate::model::{Event, Vendor};
 use crate::sources::fields::fnv1a64;
 use chrono::{DateTime, Utc};
-use keys::{AUDIT, CURSOR, JOURNAL, META, QUARANTINE};
+use keys::{AUDIT, CREDENTIAL, CURSOR, JOURNAL, META, QUARANTINE};
 use postings::{PendingPostings, TermBlocks};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -535,6 +535,23 @@ impl Store {
             .tree
             .get(keys::named(CURSOR, source))?
             .map(|v| v.to_vec()))
+    }
+
+    /// A source's rotating credential (e.g. DoorFlow's latest refresh token). Kept in
+    /// its own region: never inside an event, a cursor or an export.
+    pub fn credential(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tree
+            .get(keys::named(CREDENTIAL, source))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Save a rotated credential durably: the vendor has already invalidated the old
+    /// one, so it must survive a crash right after this returns.
+    pub fn set_credential(&self, source: &str, value: &[u8]) -> Result<()> {
+        self.tree.insert(keys::named(CREDENTIAL, source), value)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// One event by key.

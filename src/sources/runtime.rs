@@ -1,0 +1,697 @@
+//! What every live source shares: the sink that commits batches through the engine,
+//! the status board the UI reads, HTTP error classification, and backoff.
+//!
+//! One engine thread owns the store. Sources run as tokio tasks and hand it
+//! [`AppendBatch`]es (events, quarantined payloads and the cursor covering both) through
+//! a [`Sink`]; `commit` returns only once the batch is on disk, so a source advances its
+//! in-memory cursor strictly after the store did.
+
+use crate::config::{SecretKind, SourceConfig};
+use crate::engine::Engine;
+use crate::model::{Event, Vendor};
+use crate::sources::{self, ParseContext};
+use crate::store::{AppendBatch, QuarantineRecord};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+// ---------------------------------------------------------------------------------
+// Status
+
+/// Where a source's link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Connecting,
+    Live,
+    BackingOff,
+    /// Stopped for good until an operator fixes something (a rejected token).
+    Failed,
+    Stopped,
+}
+
+impl LinkState {
+    pub fn label(self) -> &'static str {
+        match self {
+            LinkState::Connecting => "connecting",
+            LinkState::Live => "live",
+            LinkState::BackingOff => "backing off",
+            LinkState::Failed => "failed",
+            LinkState::Stopped => "stopped",
+        }
+    }
+}
+
+/// One source's connection state, as the UI shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub name: String,
+    pub vendor: Vendor,
+    pub state: LinkState,
+    /// Why it is backing off or failed; what it is doing when connecting.
+    pub reason: Option<String>,
+    /// When the next attempt is due while backing off.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// `occurred_at` of the newest event this source committed.
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Every source's status, shared between the source tasks and whoever displays them.
+/// `subscribe` wakes a watcher on each change (the UI redraws on change, not on a timer).
+#[derive(Clone)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<BTreeMap<String, SourceStatus>>>,
+    version: Arc<watch::Sender<u64>>,
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        StatusBoard {
+            inner: Arc::default(),
+            version: Arc::new(watch::channel(0).0),
+        }
+    }
+}
+
+impl StatusBoard {
+    pub fn new() -> StatusBoard {
+        StatusBoard::default()
+    }
+
+    /// A handle for one source, registered as `connecting`.
+    pub fn register(&self, name: &str, vendor: Vendor) -> StatusHandle {
+        let status = SourceStatus {
+            name: name.to_string(),
+            vendor,
+            state: LinkState::Connecting,
+            reason: None,
+            retry_at: None,
+            last_event_at: None,
+            stored: 0,
+            duplicates: 0,
+            quarantined: 0,
+            changed_at: Utc::now(),
+        };
+        self.lock().insert(name.to_string(), status);
+        self.bump();
+        StatusHandle {
+            board: self.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<SourceStatus> {
+        self.lock().get(name).cloned()
+    }
+
+    /// All sources, by name.
+    pub fn all(&self) -> Vec<SourceStatus> {
+        self.lock().values().cloned().collect()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SourceStatus>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    fn update(&self, name: &str, f: impl FnOnce(&mut SourceStatus)) {
+        if let Some(s) = self.lock().get_mut(name) {
+            f(s);
+            s.changed_at = Utc::now();
+        }
+        self.bump();
+    }
+}
+
+/// One source's writer on the [`StatusBoard`].
+#[derive(Clone)]
+pub struct StatusHandle {
+    board: StatusBoard,
+    name: String,
+}
+
+impl StatusHandle {
+    pub fn connecting(&self, what: impl Into<String>) {
+        let what = what.into();
+        self.board.update(&self.name, |s| {
+            s.state = LinkState::Connecting;
+            s.reason = Some(what);
+            s.retry_at = None;
+        });
+    }
+
+    pub fn live(&self) {
+        let unchanged = self
+            .board
+            .get(&self.name)
+            .is_some_and(|s| s.state == LinkState::Live);
+        if !unchanged {
+            self.board.update(&self.name, |s| {
+                s.state = LinkState::Live;
+                s.reason = None;
+                s.retry_at = None;
+            });
+        }
+    }
+
+    pub fn backing_off(&self, reason: impl Into<String>, wait: Duration) {
+        let reason = reason.into();
+        self.board.update(&self.name, |s| {
+            s.state = LinkState::BackingOff;
+            s.reason = Some(reason);
+            s.retry_at = chrono::Duration::from_std(wait).ok().map(|d| Utc::now() + d);
+        });
+    }
+
+    pub fn failed(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.board.update(&self.name, |s| {
+            s.state = LinkState::Failed;
+            s.reason = Some(reason);
+            s.retry_at = None;
+        });
+    }
+
+    pub fn stopped(&self) {
+        self.board.update(&self.name, |s| {
+            if s.state != LinkState::Failed {
+                s.state = LinkState::Stopped;
+                s.retry_at = None;
+            }
+        });
+    }
+
+    /// Count a committed batch.
+    pub fn committed(&self, report: &CommitReport) {
+        if report.stored == 0 && report.duplicates == 0 && report.quarantined == 0 {
+            return;
+        }
+        self.board.update(&self.name, |s| {
+            s.stored += report.stored as u64;
+            s.duplicates += report.duplicates as u64;
+            s.quarantined += report.quarantined as u64;
+            if report.newest > s.last_event_at {
+                s.last_event_at = report.newest;
+            }
+        });
+    }
+
+    pub fn get(&self) -> Option<SourceStatus> {
+        self.board.get(&self.name)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The sink: batches into the engine
+
+/// What a committed batch did (the engine's report without the events).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub quarantined: usize,
+    /// `occurred_at` of the newest event in the batch (stored or duplicate).
+    pub newest: Option<DateTime<Utc>>,
+}
+
+enum Command {
+    Commit(AppendBatch, oneshot::Sender<Result<CommitReport, String>>),
+    SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+}
+
+/// Where sources hand their batches. Cheap to clone; the engine thread ends when
+/// every clone is gone.
+#[derive(Clone)]
+pub struct Sink {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Sink {
+    /// Commit a batch; returns once it is durable in the store and folded into the
+    /// live state and alarms.
+    pub async fn commit(&self, batch: AppendBatch) -> anyhow::Result<CommitReport> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Commit(batch, reply))
+            .map_err(|_| anyhow::anyhow!("the store has closed"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the store has closed"))?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Persist a rotated credential (see [`crate::store::Store::set_credential`]).
+    pub async fn save_credential(&self, source: &str, value: Vec<u8>) -> anyhow::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::SaveCredential(source.to_string(), value, reply))
+            .map_err(|_| anyhow::anyhow!("the store has closed"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the store has closed"))?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// The engine thread; `join` gives the engine back once every [`Sink`] is dropped.
+pub struct EngineThread {
+    handle: std::thread::JoinHandle<Engine>,
+}
+
+impl EngineThread {
+    pub fn join(self) -> anyhow::Result<Engine> {
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the engine thread panicked"))
+    }
+}
+
+/// How often the engine lets time pass for the alarm rules (offline grace,
+/// escalation) when no batch arrives.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Move the engine onto its own thread (sled calls block) and return the sink that
+/// feeds it. `on_commit` sees every batch's stored events after they are folded.
+pub fn spawn_engine(
+    mut engine: Engine,
+    on_commit: impl Fn(&Engine, &[Event]) + Send + 'static,
+) -> (Sink, EngineThread) {
+    let (tx, rx) = mpsc::channel::<Command>();
+    let handle = std::thread::Builder::new()
+        .name("doorwatch-engine".into())
+        .spawn(move || {
+            loop {
+                match rx.recv_timeout(TICK) {
+                    Ok(Command::Commit(batch, reply)) => {
+                        let newest = batch.events.iter().map(|e| e.occurred_at).max();
+                        let result = engine.ingest(batch, Utc::now());
+                        let answer = match result {
+                            Ok(r) => {
+                                on_commit(&engine, &r.stored);
+                                Ok(CommitReport {
+                                    stored: r.stored.len(),
+                                    duplicates: r.duplicates,
+                                    quarantined: r.quarantined,
+                                    newest,
+                                })
+                            }
+                            Err(e) => {
+                                tracing::error!("store commit failed: {e:#}");
+                                Err(format!("{e:#}"))
+                            }
+                        };
+                        let _ = reply.send(answer);
+                    }
+                    Ok(Command::SaveCredential(source, value, reply)) => {
+                        let r = engine
+                            .store()
+                            .set_credential(&source, &value)
+                            .map_err(|e| e.to_string());
+                        let _ = reply.send(r);
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = engine.tick(Utc::now()) {
+                            tracing::error!("alarm tick failed: {e:#}");
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            engine
+        })
+        .expect("spawn the engine thread");
+    (Sink { tx }, EngineThread { handle })
+}
+
+// ---------------------------------------------------------------------------------
+// Parsing fetched items into a batch
+
+/// Parse fetched items into events and quarantine records for one batch.
+pub fn parse_items(
+    source: &str,
+    vendor: Vendor,
+    items: Vec<Value>,
+    received_at: DateTime<Utc>,
+) -> (Vec<Event>, Vec<QuarantineRecord>) {
+    let ctx = ParseContext {
+        source,
+        received_at,
+    };
+    let mut events = Vec::with_capacity(items.len());
+    let mut quarantine = Vec::new();
+    for parsed in sources::parse_batch(vendor, &ctx, items) {
+        match parsed {
+            Ok(e) => events.push(e),
+            Err(r) => quarantine.push(QuarantineRecord {
+                source: source.to_string(),
+                vendor,
+                received_at,
+                error: r.error,
+                raw: r.raw,
+            }),
+        }
+    }
+    (events, quarantine)
+}
+
+/// A payload that is not JSON at all (a truncated page), kept raw.
+pub fn quarantine_raw(
+    source: &str,
+    vendor: Vendor,
+    raw: &str,
+    error: impl Into<String>,
+) -> QuarantineRecord {
+    QuarantineRecord {
+        source: source.to_string(),
+        vendor,
+        received_at: Utc::now(),
+        error: error.into(),
+        raw: raw.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Errors, HTTP classification and backoff
+
+/// Why a fetch did not work, sorted by what the source should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// 429: wait `Retry-After` if the server said, else back off.
+    #[error("rate limited")]
+    RateLimited { retry_after: Option<Duration> },
+    /// 401/403: stop this source until the operator fixes the credential.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 5xx, timeouts, refused connections, dropped streams: back off and retry.
+    #[error("{0}")]
+    Transient(String),
+    /// The store failed or the source is misconfigured: stop.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl FetchError {
+    pub fn transient(e: impl std::fmt::Display) -> FetchError {
+        FetchError::Transient(e.to_string())
+    }
+}
+
+impl From<reqwest::Error> for FetchError {
+    fn from(e: reqwest::Error) -> FetchError {
+        // reqwest's Display can include the URL; ours carry no secrets in URLs except
+        // PDK's stream URL, which never goes through reqwest.
+        let what = if e.is_timeout() {
+            "timed out".to_string()
+        } else if e.is_connect() {
+            "cannot connect".to_string()
+        } else if e.is_decode() {
+            "unreadable response".to_string()
+        } else {
+            format!("request failed: {}", e.without_url())
+        };
+        FetchError::Transient(what)
+    }
+}
+
+/// The `Retry-After` header as a duration (seconds form; an HTTP date is rare for
+/// these APIs and falls back to backoff).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// Turn a non-success response into the right [`FetchError`]. `auth_hint` finishes
+/// the 401 message ("set KISI_API_KEY").
+pub async fn check(
+    resp: reqwest::Response,
+    auth_hint: &str,
+) -> Result<reqwest::Response, FetchError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let code = status.as_u16();
+    match code {
+        429 => Err(FetchError::RateLimited {
+            retry_after: retry_after(resp.headers()),
+        }),
+        401 | 403 => Err(FetchError::Unauthorized(format!(
+            "token rejected (HTTP {code}) — {auth_hint}"
+        ))),
+        408 | 500..=599 => Err(FetchError::Transient(format!("server error (HTTP {code})"))),
+        _ => {
+            // A 4xx we did not expect: our request is wrong for this server. Retrying
+            // will not help quickly, but a fixed server might: back off.
+            let body = resp.text().await.unwrap_or_default();
+            let body: String = body.chars().take(200).collect();
+            Err(FetchError::Transient(format!("HTTP {code}: {body}")))
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: 0.5 s doubling to `max`, each wait drawn
+/// from [base/2, base] so a fleet of reconnecting clients spreads out.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    attempt: u32,
+    seed: u64,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration) -> Backoff {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1;
+        Backoff {
+            first,
+            max,
+            attempt: 0,
+            seed,
+        }
+    }
+
+    /// 0.5 s to 30 s, as the PDK brief suggests; right for the REST APIs too.
+    pub fn standard() -> Backoff {
+        Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
+    }
+
+    pub fn next_wait(&mut self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(16)).unwrap_or(u32::MAX);
+        let base = self.first.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        // xorshift for the jitter: no need for a crypto RNG here.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let frac = (self.seed % 1000) as f64 / 1000.0;
+        base.mul_f64(0.5 + 0.5 * frac)
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Source context and the polling driver
+
+/// Everything a source task gets.
+pub struct SourceCtx {
+    pub config: SourceConfig,
+    pub sink: Sink,
+    pub status: StatusHandle,
+    /// The cursor saved with the last committed batch (`None` for a new source).
+    pub cursor: Option<Vec<u8>>,
+    /// A rotated credential saved earlier (DoorFlow's refresh token).
+    pub credential: Option<Vec<u8>>,
+    pub cancel: CancellationToken,
+    pub http: reqwest::Client,
+}
+
+impl SourceCtx {
+    pub fn name(&self) -> &str {
+        self.config.name()
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        self.config.vendor()
+    }
+
+    /// The end of a "token rejected" message: which env var to set.
+    pub fn auth_hint(&self, kind: SecretKind) -> String {
+        let env = match kind {
+            SecretKind::Token => self.config.token_env.as_deref(),
+            SecretKind::ClientId => self.config.client_id_env.as_deref(),
+            SecretKind::ClientSecret => self.config.client_secret_env.as_deref(),
+            SecretKind::RefreshToken => self.config.refresh_token_env.as_deref(),
+            SecretKind::WebhookSecret => self.config.webhook_secret_env.as_deref(),
+        };
+        match env {
+            Some(var) => format!("set {var}"),
+            None => format!("check the inline credentials of source `{}`", self.name()),
+        }
+    }
+
+    /// Commit a batch and count it on the status board. A store failure stops the
+    /// source ([`FetchError::Fatal`]).
+    pub async fn commit(&self, batch: AppendBatch) -> Result<CommitReport, FetchError> {
+        let report = self
+            .sink
+            .commit(batch)
+            .await
+            .map_err(|e| FetchError::Fatal(format!("store: {e:#}")))?;
+        self.status.committed(&report);
+        Ok(report)
+    }
+
+    /// Sleep unless cancelled; false if cancelled.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// The cursor to save with a batch.
+    pub fn cursor_entry(&self, cursor: Vec<u8>) -> Option<(String, Vec<u8>)> {
+        Some((self.name().to_string(), cursor))
+    }
+}
+
+/// What one poll found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Caught up: wait `poll_interval` before the next poll.
+    CaughtUp,
+    /// More is waiting (a backfill window, a further page): poll again at once.
+    More,
+}
+
+/// A REST source: one `poll` fetches what is new and commits it with its cursor.
+pub trait Poller {
+    fn poll(
+        &mut self,
+        ctx: &SourceCtx,
+    ) -> impl std::future::Future<Output = Result<Polled, FetchError>> + Send;
+}
+
+/// Run a poller until cancelled or failed: publishes the link state, honours
+/// `Retry-After`, backs off on transient errors, stops on a rejected token.
+pub async fn drive(ctx: SourceCtx, mut poller: impl Poller) {
+    let mut backoff = Backoff::standard();
+    ctx.status.connecting(format!("polling {}", ctx.vendor()));
+    loop {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        let outcome = tokio::select! {
+            _ = ctx.cancel.cancelled() => break,
+            r = poller.poll(&ctx) => r,
+        };
+        match outcome {
+            Ok(polled) => {
+                backoff.reset();
+                ctx.status.live();
+                if polled == Polled::CaughtUp && !ctx.sleep(ctx.config.poll_interval()).await {
+                    break;
+                }
+            }
+            Err(FetchError::RateLimited { retry_after }) => {
+                let wait = retry_after.unwrap_or_else(|| backoff.next_wait());
+                tracing::info!(source = ctx.name(), ?wait, "rate limited");
+                ctx.status.backing_off("rate limited (HTTP 429)", wait);
+                if !ctx.sleep(wait).await {
+                    break;
+                }
+            }
+            Err(FetchError::Transient(reason)) => {
+                let wait = backoff.next_wait();
+                tracing::warn!(source = ctx.name(), ?wait, "{reason}");
+                ctx.status.backing_off(reason, wait);
+                if !ctx.sleep(wait).await {
+                    break;
+                }
+            }
+            Err(FetchError::Unauthorized(reason)) | Err(FetchError::Fatal(reason)) => {
+                tracing::error!(source = ctx.name(), "stopped: {reason}");
+                ctx.status.failed(reason);
+                return;
+            }
+        }
+    }
+    ctx.status.stopped();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let waits: Vec<Duration> = (0..12).map(|_| b.next_wait()).collect();
+        assert!(waits[0] >= Duration::from_millis(250) && waits[0] <= Duration::from_millis(500));
+        assert!(waits[3] >= Duration::from_secs(2) && waits[3] <= Duration::from_secs(4));
+        for w in &waits[8..] {
+            assert!(*w >= Duration::from_secs(15) && *w <= Duration::from_secs(30), "{w:?}");
+        }
+        b.reset();
+        assert!(b.next_wait() <= Duration::from_millis(500));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn status_board_tracks_counts_and_wakes_watchers() {
+        let board = StatusBoard::new();
+        let mut rx = board.subscribe();
+        let h = board.register("hq", Vendor::Kisi);
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        let t = Utc::now();
+        h.committed(&CommitReport {
+            stored: 3,
+            duplicates: 1,
+            quarantined: 0,
+            newest: Some(t),
+        });
+        h.live();
+        let s = board.get("hq").unwrap();
+        assert_eq!((s.stored, s.duplicates, s.state), (3, 1, LinkState::Live));
+        assert_eq!(s.last_event_at, Some(t));
+        assert!(rx.has_changed().unwrap());
+        h.failed("token rejected — set KISI_API_KEY");
+        h.stopped();
+        assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
+    }
+}
