@@ -145,6 +145,17 @@ impl Engine {
         Ok(report)
     }
 
+    /// Fold a source's listing of doors and controllers into the live state (saved
+    /// with the next checkpoint).
+    pub fn apply_inventory(
+        &mut self,
+        source: &str,
+        vendor: crate::model::Vendor,
+        inventory: &crate::state::inventory::Inventory,
+    ) -> crate::state::Changes {
+        self.live.apply_inventory(source, vendor, inventory)
+    }
+
     /// Let time pass (offline grace, escalation).
     pub fn tick(&mut self, now: DateTime<Utc>) -> anyhow::Result<Vec<AlarmChange>> {
         let changes = self.alarms.tick(now);

@@ -10,6 +10,7 @@ use crate::config::{SecretKind, SourceConfig};
 use crate::engine::Engine;
 use crate::model::{Event, Vendor};
 use crate::sources::{self, ParseContext};
+use crate::state::inventory::Inventory;
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -233,6 +234,7 @@ pub struct CommitReport {
 enum Command {
     Commit(AppendBatch, oneshot::Sender<Result<CommitReport, String>>),
     SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Inventory(String, Vendor, Inventory),
 }
 
 /// Where sources hand their batches. Cheap to clone; the engine thread ends when
@@ -253,6 +255,14 @@ impl Sink {
         rx.await
             .map_err(|_| anyhow::anyhow!("the store has closed"))?
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Hand over a listing of the source's doors and controllers (names, lock and
+    /// online status). Not stored as events; folded into the live state.
+    pub fn inventory(&self, source: &str, vendor: Vendor, inventory: Inventory) {
+        let _ = self
+            .tx
+            .send(Command::Inventory(source.to_string(), vendor, inventory));
     }
 
     /// Persist a rotated credential (see [`crate::store::Store::set_credential`]).
@@ -322,6 +332,9 @@ pub fn spawn_engine(
                             .set_credential(&source, &value)
                             .map_err(|e| e.to_string());
                         let _ = reply.send(r);
+                    }
+                    Ok(Command::Inventory(source, vendor, inventory)) => {
+                        engine.apply_inventory(&source, vendor, &inventory);
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         if let Err(e) = engine.tick(Utc::now()) {

@@ -11,6 +11,7 @@
 pub mod alarms;
 pub mod controllers;
 pub mod doors;
+pub mod inventory;
 pub mod stamp;
 pub mod sync;
 
@@ -114,6 +115,17 @@ impl LiveState {
             _ => {}
         }
         changes
+    }
+
+    /// Fold a vendor listing (see [`inventory`]).
+    pub fn apply_inventory(
+        &mut self,
+        source: &str,
+        vendor: crate::model::Vendor,
+        inventory: &inventory::Inventory,
+    ) -> Changes {
+        let _ = (source, vendor, inventory);
+        Changes::default()
     }
 
     fn apply_to_controller(&mut self, e: &Event, r: &Ref, changes: &mut Changes) {
