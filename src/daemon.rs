@@ -107,7 +107,7 @@ impl Live {
 }
 
 /// Wait for SIGTERM, SIGINT (or Ctrl-C), or `exit_after`.
-async fn stop_signal(exit_after: Option<Duration>) -> &'static str {
+pub async fn stop_signal(exit_after: Option<Duration>) -> &'static str {
     let after = async {
         match exit_after {
             Some(d) => tokio::time::sleep(d).await,

@@ -85,6 +85,30 @@ enum Command {
         #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
         exit_after: Option<std::time::Duration>,
     },
+    /// Run the vendor simulators on loopback and print their URLs.
+    Simulate {
+        /// Which simulators (comma list; default all).
+        #[arg(long, value_delimiter = ',', value_parser = parse_vendor)]
+        vendors: Vec<Vendor>,
+        /// First port; the others follow (kisi, pdk, seam, doorflow). Default: free ports.
+        #[arg(long, value_name = "N")]
+        port_base: Option<u16>,
+        /// Activity per simulator, about events per second.
+        #[arg(long, value_name = "R", default_value_t = 0.5)]
+        rate: f64,
+        /// Write a ready config pointing doorwatch at the simulators (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        config_out: Option<PathBuf>,
+        /// Stop after this long (default: until Ctrl-C / SIGTERM).
+        #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
+        exit_after: Option<std::time::Duration>,
+    },
+    /// The demo: built-in simulators for every vendor and doorwatch watching them.
+    Demo {
+        /// Stop after this long (default: until Ctrl-C / SIGTERM).
+        #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
+        exit_after: Option<std::time::Duration>,
+    },
     /// Export history matching a query (all of it by default).
     Export {
         query: Vec<String>,
@@ -185,14 +209,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .map_or_else(|| Config::default().operator(), Config::operator);
     let stdout = std::io::stdout();
     match cli.command {
-        None => {
-            // The console is not built yet: say what is there instead.
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!(
-                "\nThe console (and its demo) is not part of this build yet; the commands above work today."
-            );
-            Ok(())
+        // Until the console lands, both run the live feed (one line per event).
+        None => match config {
+            None => run_demo(&data_dir, None),
+            Some(config) => {
+                let engine = Engine::open(&data_dir, alarm_config)?;
+                let rt = tokio::runtime::Runtime::new()?;
+                rt.block_on(cli::feed::run(
+                    &config,
+                    engine,
+                    None,
+                    "doorwatch: live feed (Ctrl-C to stop)",
+                ))
+            }
+        },
+        Some(Command::Demo { exit_after }) => run_demo(&data_dir, exit_after),
+        Some(Command::Simulate {
+            vendors,
+            port_base,
+            rate,
+            config_out,
+            exit_after,
+        }) => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(cli::demo::simulate(
+                vendors,
+                port_base,
+                rate,
+                config_out.as_deref(),
+                exit_after,
+            ))
         }
         Some(Command::Import {
             vendor,
@@ -317,6 +363,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_demo(data_dir: &Path, exit_after: Option<std::time::Duration>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(cli::demo::demo(data_dir, exit_after))
 }
 
 fn main() -> ExitCode {
