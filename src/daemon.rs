@@ -91,6 +91,16 @@ impl Live {
         })
     }
 
+    /// The engine, for readers (the console).
+    pub fn engine(&self) -> runtime::SharedEngine {
+        self.engine.engine()
+    }
+
+    /// Wakes when the engine's state or alarms changed.
+    pub fn engine_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.engine.changes()
+    }
+
     /// Stop every source, wait for in-flight commits, and hand the engine back.
     pub async fn shutdown(self) -> anyhow::Result<Engine> {
         self.cancel.cancel();

@@ -277,16 +277,42 @@ impl Sink {
     }
 }
 
-/// The engine thread; `join` gives the engine back once every [`Sink`] is dropped.
+/// The engine, shared between its thread (commits, ticks) and readers such as the
+/// console (state, alarms, search, acks). Lock it briefly: commits wait meanwhile.
+pub type SharedEngine = Arc<Mutex<Engine>>;
+
+/// Lock the shared engine, surviving a panicked holder (the engine's own state is
+/// updated in steps that leave it consistent between events).
+pub fn lock_engine(engine: &SharedEngine) -> std::sync::MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The engine thread; `join` gives the engine back once every [`Sink`] is dropped
+/// and no reader holds it any more.
 pub struct EngineThread {
-    handle: std::thread::JoinHandle<Engine>,
+    handle: std::thread::JoinHandle<()>,
+    engine: SharedEngine,
+    changed: watch::Receiver<u64>,
 }
 
 impl EngineThread {
+    pub fn engine(&self) -> SharedEngine {
+        self.engine.clone()
+    }
+
+    /// Bumped whenever the engine's state or alarms may have changed (a commit, a
+    /// listing, an alarm tick that changed something): readers redraw on it.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
+    }
+
     pub fn join(self) -> anyhow::Result<Engine> {
         self.handle
             .join()
-            .map_err(|_| anyhow::anyhow!("the engine thread panicked"))
+            .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+        let engine = Arc::try_unwrap(self.engine)
+            .map_err(|_| anyhow::anyhow!("the engine is still in use by a reader"))?;
+        Ok(engine.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -295,12 +321,17 @@ impl EngineThread {
 const TICK: Duration = Duration::from_secs(1);
 
 /// Move the engine onto its own thread (sled calls block) and return the sink that
-/// feeds it. `on_commit` sees every batch's stored events after they are folded.
+/// feeds it. `on_commit` sees every batch's stored events after they are folded,
+/// with the engine still locked.
 pub fn spawn_engine(
-    mut engine: Engine,
+    engine: Engine,
     on_commit: impl Fn(&Engine, &[Event]) + Send + 'static,
 ) -> (Sink, EngineThread) {
     let (tx, rx) = mpsc::channel::<Command>();
+    let shared: SharedEngine = Arc::new(Mutex::new(engine));
+    let engine = shared.clone();
+    let (changed_tx, changed) = watch::channel(0u64);
+    let bump = move || changed_tx.send_modify(|v| *v += 1);
     let handle = std::thread::Builder::new()
         .name("doorwatch-engine".into())
         .spawn(move || {
@@ -308,10 +339,13 @@ pub fn spawn_engine(
                 match rx.recv_timeout(TICK) {
                     Ok(Command::Commit(batch, reply)) => {
                         let newest = batch.events.iter().map(|e| e.occurred_at).max();
-                        let result = engine.ingest(batch, Utc::now());
-                        let answer = match result {
+                        let mut engine = lock_engine(&engine);
+                        let answer = match engine.ingest(batch, Utc::now()) {
                             Ok(r) => {
                                 on_commit(&engine, &r.stored);
+                                if !r.stored.is_empty() || r.quarantined > 0 {
+                                    bump();
+                                }
                                 Ok(CommitReport {
                                     stored: r.stored.len(),
                                     duplicates: r.duplicates,
@@ -324,30 +358,43 @@ pub fn spawn_engine(
                                 Err(format!("{e:#}"))
                             }
                         };
+                        drop(engine);
                         let _ = reply.send(answer);
                     }
                     Ok(Command::SaveCredential(source, value, reply)) => {
-                        let r = engine
+                        let r = lock_engine(&engine)
                             .store()
                             .set_credential(&source, &value)
                             .map_err(|e| e.to_string());
                         let _ = reply.send(r);
                     }
                     Ok(Command::Inventory(source, vendor, inventory)) => {
-                        engine.apply_inventory(&source, vendor, &inventory);
+                        let changes =
+                            lock_engine(&engine).apply_inventory(&source, vendor, &inventory);
+                        if !changes.is_empty() {
+                            bump();
+                        }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if let Err(e) = engine.tick(Utc::now()) {
-                            tracing::error!("alarm tick failed: {e:#}");
+                        match lock_engine(&engine).tick(Utc::now()) {
+                            Ok(changes) if !changes.is_empty() => bump(),
+                            Ok(_) => {}
+                            Err(e) => tracing::error!("alarm tick failed: {e:#}"),
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
-            engine
         })
         .expect("spawn the engine thread");
-    (Sink { tx }, EngineThread { handle })
+    (
+        Sink { tx },
+        EngineThread {
+            handle,
+            engine: shared,
+            changed,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------
