@@ -165,8 +165,16 @@ pub fn status_lines(board: &StatusBoard) -> Vec<String> {
                 (LinkState::Failed | LinkState::BackingOff, Some(r)) => format!(" ({r})"),
                 _ => String::new(),
             };
+            let webhooks = if s.webhooks_accepted + s.webhooks_rejected > 0 {
+                format!(
+                    "; webhooks accepted {}, rejected {}",
+                    s.webhooks_accepted, s.webhooks_rejected
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{} [{}]: {}{reason}; stored {}, duplicates {}, quarantined {}, last event {last}",
+                "{} [{}]: {}{reason}; stored {}, duplicates {}, quarantined {}, last event {last}{webhooks}",
                 s.name,
                 s.vendor,
                 s.state.label(),

@@ -64,6 +64,10 @@ pub struct SourceStatus {
     pub duplicates: u64,
     pub quarantined: u64,
     pub changed_at: DateTime<Utc>,
+    /// Webhook deliveries verified and committed.
+    pub webhooks_accepted: u64,
+    /// Webhook deliveries refused (bad or missing signature, stale, too large, no secret).
+    pub webhooks_rejected: u64,
 }
 
 /// Every source's status, shared between the source tasks and whoever displays them.
@@ -101,6 +105,8 @@ impl StatusBoard {
             duplicates: 0,
             quarantined: 0,
             changed_at: Utc::now(),
+            webhooks_accepted: 0,
+            webhooks_rejected: 0,
         };
         self.lock().insert(name.to_string(), status);
         self.bump();
@@ -112,6 +118,15 @@ impl StatusBoard {
 
     pub fn get(&self, name: &str) -> Option<SourceStatus> {
         self.lock().get(name).cloned()
+    }
+
+    /// A handle for a source registered earlier (the webhook receiver counts its
+    /// deliveries on the entry the source's own task registered).
+    pub fn handle(&self, name: &str) -> Option<StatusHandle> {
+        self.lock().contains_key(name).then(|| StatusHandle {
+            board: self.clone(),
+            name: name.to_string(),
+        })
     }
 
     /// All sources, by name.
@@ -169,6 +184,27 @@ impl StatusHandle {
                 s.retry_at = None;
             });
         }
+    }
+
+    /// Live with a note (`webhooks only`), unless something already failed the source:
+    /// a failure set first (no webhook secret) must stay visible.
+    pub fn live_unless_failed(&self, note: impl Into<String>) {
+        let note = note.into();
+        self.board.update(&self.name, |s| {
+            if s.state != LinkState::Failed {
+                s.state = LinkState::Live;
+                s.reason = Some(note);
+                s.retry_at = None;
+            }
+        });
+    }
+
+    pub fn webhook_accepted(&self) {
+        self.board.update(&self.name, |s| s.webhooks_accepted += 1);
+    }
+
+    pub fn webhook_rejected(&self) {
+        self.board.update(&self.name, |s| s.webhooks_rejected += 1);
     }
 
     pub fn backing_off(&self, reason: impl Into<String>, wait: Duration) {
@@ -752,6 +788,27 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         h.failed("token rejected — set KISI_API_KEY");
         h.stopped();
+        assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
+    }
+
+    #[test]
+    fn webhook_counts_land_on_the_existing_entry() {
+        let board = StatusBoard::new();
+        assert!(board.handle("hq").is_none());
+        let own = board.register("hq", Vendor::Seam);
+        own.live_unless_failed("webhooks only");
+        let hooks = board.handle("hq").unwrap();
+        hooks.webhook_accepted();
+        hooks.webhook_rejected();
+        hooks.webhook_rejected();
+        let s = board.get("hq").unwrap();
+        assert_eq!((s.webhooks_accepted, s.webhooks_rejected), (1, 2));
+        assert_eq!(
+            (s.state, s.reason.as_deref()),
+            (LinkState::Live, Some("webhooks only"))
+        );
+        hooks.failed("no webhook secret — set SEAM_WEBHOOK_SECRET");
+        own.live_unless_failed("webhooks only");
         assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
     }
 }
