@@ -24,6 +24,16 @@ struct Cli {
     /// Where the store and logs live (overrides the config's data_dir).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Console: hide acknowledgements and the command line.
+    #[arg(long, global = true)]
+    read_only: bool,
+    /// Console: no bell, no blinking.
+    #[arg(long, global = true)]
+    quiet: bool,
+    /// Console theme: dark, light, high-contrast, colorblind, ansi16, no-color, or a
+    /// file name in the config dir's themes/.
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -208,22 +218,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .as_ref()
         .map_or_else(|| Config::default().operator(), Config::operator);
     let stdout = std::io::stdout();
+    let flags = cli::console::ConsoleFlags {
+        demo: false,
+        read_only: cli.read_only,
+        quiet: cli.quiet,
+        theme: cli.theme.clone(),
+    };
     match cli.command {
         // Until the console lands, both run the live feed (one line per event).
         None => match config {
-            None => run_demo(&data_dir, None),
+            None => run_demo(&data_dir, None, flags),
             Some(config) => {
                 let engine = Engine::open(&data_dir, alarm_config)?;
                 let rt = tokio::runtime::Runtime::new()?;
-                rt.block_on(cli::feed::run(
+                rt.block_on(cli::console::run(
                     &config,
                     engine,
-                    None,
+                    &data_dir,
+                    flags,
                     "doorwatch: live feed (Ctrl-C to stop)",
+                    None,
                 ))
             }
         },
-        Some(Command::Demo { exit_after }) => run_demo(&data_dir, exit_after),
+        Some(Command::Demo { exit_after }) => run_demo(&data_dir, exit_after, flags),
         Some(Command::Simulate {
             vendors,
             port_base,
@@ -365,9 +383,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn run_demo(data_dir: &Path, exit_after: Option<std::time::Duration>) -> anyhow::Result<()> {
+fn run_demo(
+    data_dir: &Path,
+    exit_after: Option<std::time::Duration>,
+    flags: cli::console::ConsoleFlags,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(cli::demo::demo(data_dir, exit_after))
+    rt.block_on(cli::demo::demo(data_dir, exit_after, flags))
 }
 
 fn main() -> ExitCode {

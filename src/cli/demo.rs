@@ -46,7 +46,11 @@ pub async fn simulate(
 
 /// Simulators plus doorwatch watching them, on a demo store of its own (wiped at
 /// start, so a demo never mixes with real history).
-pub async fn demo(data_dir: &Path, exit_after: Option<Duration>) -> anyhow::Result<()> {
+pub async fn demo(
+    data_dir: &Path,
+    exit_after: Option<Duration>,
+    flags: crate::cli::console::ConsoleFlags,
+) -> anyhow::Result<()> {
     let sims = Simulators::start(&LaunchOptions::default()).await?;
     // Built in memory, never written: the inline test credentials are the
     // simulators' own and the URLs are loopback.
@@ -65,7 +69,9 @@ pub async fn demo(data_dir: &Path, exit_after: Option<Duration>) -> anyhow::Resu
             .join(", "),
         demo_dir.display()
     );
-    let result = crate::cli::feed::run(&config, engine, exit_after, &banner).await;
+    let flags = crate::cli::console::ConsoleFlags { demo: true, ..flags };
+    let result =
+        crate::cli::console::run(&config, engine, &demo_dir, flags, &banner, exit_after).await;
     sims.shutdown().await;
     result
 }
