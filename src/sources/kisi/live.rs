@@ -9,14 +9,18 @@
 //! days with the first live interval, older history in 90-day windows walking back,
 //! one window per poll so live events keep flowing meanwhile.
 //!
-//! Malformed pages (truncated JSON): each copy is quarantined raw, then the same page
-//! is asked for again with the same page cursor, a few times. If it stays malformed,
-//! the interval fails as a transient error: the events of the pages before it are
-//! stored, the cursor stays where it was, and after the backoff a fresh event set
-//! re-reads the whole interval. So a bad page is never skipped: its events arrive when
-//! Kisi serves them readably, and a persistent fault shows as backing off, not as a
-//! silent hole. (Skipping ahead is impossible anyway: the next page's cursor is inside
-//! the truncated body.)
+//! Errors mid-set (429, 5xx, timeouts, malformed pages) keep the set: the next poll,
+//! after the backoff, resumes at the page that failed, since a set stays readable for
+//! a day and its snapshot does not change. A set Kisi reports `failed`, no longer
+//! serves (404, a refused cursor) or that keeps serving a malformed page is dropped,
+//! and its interval read through a new one.
+//!
+//! Malformed pages (truncated JSON): each copy is quarantined raw and the same page is
+//! asked for again with the same page cursor (a few times per poll, then on the next
+//! two polls, then through a new set). A bad page is never skipped: the cursor only moves
+//! with the interval's last page, so its events arrive once Kisi serves them readably,
+//! and a persistent fault shows as backing off, not as a silent hole. (Skipping ahead
+//! is impossible anyway: the next page's cursor is inside the truncated body.)
 //!
 //! Limits: a client-side limiter keeps to 5 requests/s per credential and one
 //! `POST /event_sets` per second; `runtime::drive` handles 429 (Retry-After, else
@@ -31,7 +35,7 @@ use crate::config::SecretKind;
 use crate::model::Vendor;
 use crate::sources::runtime::{self, FetchError, Polled, Poller, SourceCtx};
 use crate::store::AppendBatch;
-use api::{KisiApi, SetReply, SetStatus};
+use api::{KisiApi, SetRead, SetReply, SetStatus};
 use chrono::{DateTime, Utc};
 use progress::{Progress, Span};
 use serde_json::Value;
@@ -44,8 +48,13 @@ use tokio::time::Instant;
 const DEFAULT_OVERLAP: Duration = Duration::from_secs(120);
 /// How often door and controller status is listed.
 const INVENTORY_EVERY: Duration = Duration::from_secs(60);
-/// Tries per event-set page before the interval is given up for this poll.
+/// Tries per event-set page within one poll.
 const PAGE_ATTEMPTS: u32 = 3;
+/// Polls in a row a set may serve a malformed page before it is dropped and its
+/// interval read through a new one.
+const MALFORMED_POLLS: u32 = 3;
+/// Kisi keeps a set readable for about a day; an outage longer than this drops it.
+const SET_MAX_AGE: Duration = Duration::from_secs(20 * 3600);
 /// Waiting for an `in_progress` set: first pause, longest pause, give up after.
 const SET_WAIT_FIRST: Duration = Duration::from_millis(200);
 const SET_WAIT_MAX: Duration = Duration::from_secs(2);
@@ -79,6 +88,38 @@ struct KisiPoller {
     overlap_ids: HashMap<String, DateTime<Utc>>,
     /// When to list locks and controllers again (`None`: at the next poll).
     next_inventory: Option<Instant>,
+    /// A set an error interrupted, resumed by the next poll.
+    open: Option<OpenSet>,
+}
+
+/// An event set being paged.
+struct OpenSet {
+    id: u64,
+    purpose: Purpose,
+    /// The progress saved with the set's last page.
+    done: Progress,
+    /// The cursor of the page to read next; `None` for the first page.
+    cursor: Option<String>,
+    /// Ids (and times) a live set has committed so far: the next interval's overlap.
+    read: Vec<(String, DateTime<Utc>)>,
+    opened: Instant,
+    /// Polls in a row that ended on a malformed page.
+    malformed_polls: u32,
+}
+
+/// Why paging a set stopped. `Retry` keeps the set for the next poll (the server was
+/// busy or down; the set is fine); `Malformed` too, a few polls in a row; `Dead` drops
+/// it (failed, expired, in progress for too long) so that the next poll makes a new one.
+enum SetError {
+    Retry(FetchError),
+    Malformed(FetchError),
+    Dead(FetchError),
+}
+
+impl From<FetchError> for SetError {
+    fn from(e: FetchError) -> SetError {
+        SetError::Retry(e)
+    }
 }
 
 impl KisiPoller {
@@ -114,9 +155,11 @@ impl KisiPoller {
             overlap,
             overlap_ids: HashMap::new(),
             next_inventory: None,
+            open: None,
         })
     }
 
+    /// Read `span` through a new event set, to its end.
     async fn read_interval(
         &mut self,
         ctx: &SourceCtx,
@@ -130,40 +173,111 @@ impl KisiPoller {
             .created_at
             .map_or(span.end, |t| t.min(span.end))
             .max(span.start);
-        let done = match purpose {
-            Purpose::Live => self.progress.after_live(end),
-            Purpose::Backfill => self.progress.after_backfill(span.start),
+        let set = OpenSet {
+            id: created.id,
+            purpose,
+            done: match purpose {
+                Purpose::Live => self.progress.after_live(end),
+                Purpose::Backfill => self.progress.after_backfill(span.start),
+            },
+            cursor: None,
+            read: Vec::new(),
+            opened: Instant::now(),
+            malformed_polls: 0,
         };
-        let set_id = created.id;
-        let mut page = self.until_finished(ctx, created).await?;
-        let mut asked_with: Option<String> = None;
-        let mut read = Vec::new();
+        self.finish(ctx, set, Some(created)).await
+    }
+
+    /// Page `set` to its end and take its progress. On a transient error the set is
+    /// kept for the next poll, unless it is dead or has failed too many polls.
+    async fn finish(
+        &mut self,
+        ctx: &SourceCtx,
+        mut set: OpenSet,
+        first: Option<SetReply>,
+    ) -> Result<(), FetchError> {
+        match self.page_through(ctx, &mut set, first).await {
+            Ok(()) => {
+                self.progress = set.done;
+                if set.purpose == Purpose::Live {
+                    self.remember_overlap(set.read);
+                }
+                Ok(())
+            }
+            Err(SetError::Retry(e)) if set.opened.elapsed() < SET_MAX_AGE => {
+                self.open = Some(set);
+                Err(e)
+            }
+            Err(SetError::Malformed(e)) if set.malformed_polls + 1 < MALFORMED_POLLS => {
+                set.malformed_polls += 1;
+                self.open = Some(set);
+                Err(e)
+            }
+            Err(SetError::Retry(e) | SetError::Malformed(e) | SetError::Dead(e)) => {
+                tracing::warn!(
+                    source = ctx.name(),
+                    set_id = set.id,
+                    "dropping the event set ({e}); its interval will be read through a new one"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn page_through(
+        &self,
+        ctx: &SourceCtx,
+        set: &mut OpenSet,
+        mut reply: Option<SetReply>,
+    ) -> Result<(), SetError> {
+        let mut wait = SET_WAIT_FIRST;
         loop {
+            let page = match reply.take() {
+                Some(r) => r,
+                None => self.read_page(ctx, set.id, set.cursor.as_deref()).await?,
+            };
+            match &page.status {
+                SetStatus::Finished => {}
+                SetStatus::InProgress if set.cursor.is_none() => {
+                    if set.opened.elapsed() >= SET_WAIT_LIMIT {
+                        return Err(SetError::Dead(FetchError::Transient(format!(
+                            "Kisi event set {} still in progress after {} s",
+                            set.id,
+                            SET_WAIT_LIMIT.as_secs()
+                        ))));
+                    }
+                    if !ctx.sleep(wait).await {
+                        return Err(SetError::Retry(FetchError::Transient("stopping".into())));
+                    }
+                    wait = (wait * 2).min(SET_WAIT_MAX);
+                    continue;
+                }
+                SetStatus::Failed => {
+                    return Err(SetError::Dead(FetchError::Transient(format!(
+                        "Kisi event set {} failed; a new one will be made",
+                        set.id
+                    ))));
+                }
+                other => {
+                    return Err(SetError::Dead(FetchError::Transient(format!(
+                        "Kisi event set {} is {other:?} while being paged",
+                        set.id
+                    ))));
+                }
+            }
             // A cursor that repeats would serve the same page forever (a third-party
             // client guards the same way); an empty page is the end too (§5.3).
             let next = page
                 .cursor
-                .take()
-                .filter(|c| !page.events.is_empty() && asked_with.as_ref() != Some(c));
-            let cursor = next.is_none().then(|| done.to_bytes());
-            let items = std::mem::take(&mut page.events);
-            self.commit_page(ctx, items, cursor, purpose, &mut read)
-                .await?;
-            let Some(c) = next else { break };
-            page = self.read_page(ctx, set_id, Some(&c)).await?;
-            if page.status != SetStatus::Finished {
-                return Err(FetchError::Transient(format!(
-                    "Kisi event set {set_id} changed to {:?} while being paged",
-                    page.status
-                )));
+                .filter(|c| !page.events.is_empty() && set.cursor.as_ref() != Some(c));
+            let cursor = next.is_none().then(|| set.done.to_bytes());
+            self.commit_page(ctx, page.events, cursor, set).await?;
+            set.malformed_polls = 0;
+            match next {
+                Some(c) => set.cursor = Some(c),
+                None => return Ok(()),
             }
-            asked_with = Some(c);
         }
-        self.progress = done;
-        if purpose == Purpose::Live {
-            self.remember_overlap(read);
-        }
-        Ok(())
     }
 
     async fn create_set(&self, ctx: &SourceCtx, span: &Span) -> Result<SetReply, FetchError> {
@@ -179,47 +293,6 @@ impl KisiPoller {
         }
     }
 
-    /// Wait while the set is `in_progress`; a `failed` set is a transient error (the
-    /// next poll makes a new one).
-    async fn until_finished(
-        &self,
-        ctx: &SourceCtx,
-        mut reply: SetReply,
-    ) -> Result<SetReply, FetchError> {
-        let deadline = Instant::now() + SET_WAIT_LIMIT;
-        let mut wait = SET_WAIT_FIRST;
-        loop {
-            match &reply.status {
-                SetStatus::Finished => return Ok(reply),
-                SetStatus::Failed => {
-                    return Err(FetchError::Transient(format!(
-                        "Kisi event set {} failed; a new one will be made",
-                        reply.id
-                    )));
-                }
-                SetStatus::Other(s) => {
-                    return Err(FetchError::Transient(format!(
-                        "Kisi event set {} has an unknown status `{s}`",
-                        reply.id
-                    )));
-                }
-                SetStatus::InProgress => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(FetchError::Transient(format!(
-                    "Kisi event set {} still in progress after {} s",
-                    reply.id,
-                    SET_WAIT_LIMIT.as_secs()
-                )));
-            }
-            if !ctx.sleep(wait).await {
-                return Err(FetchError::Transient("stopping".into()));
-            }
-            wait = (wait * 2).min(SET_WAIT_MAX);
-            reply = self.read_page(ctx, reply.id, None).await?;
-        }
-    }
-
     /// One event-set read; malformed copies are quarantined and the same page is asked
     /// for again (see the module docs).
     async fn read_page(
@@ -227,9 +300,16 @@ impl KisiPoller {
         ctx: &SourceCtx,
         set_id: u64,
         cursor: Option<&str>,
-    ) -> Result<SetReply, FetchError> {
+    ) -> Result<SetReply, SetError> {
         for attempt in 1..=PAGE_ATTEMPTS {
-            let text = self.api.read_set(set_id, cursor).await?;
+            let text = match self.api.read_set(set_id, cursor).await? {
+                SetRead::Body(text) => text,
+                SetRead::Gone(why) => {
+                    return Err(SetError::Dead(FetchError::Transient(format!(
+                        "Kisi event set {set_id} cannot be read any more ({why})"
+                    ))));
+                }
+            };
             match SetReply::parse(&text) {
                 Ok(reply) => return Ok(reply),
                 Err(why) => {
@@ -241,10 +321,10 @@ impl KisiPoller {
                 break;
             }
         }
-        Err(FetchError::Transient(
-            "Kisi keeps sending a malformed event page (quarantined); the interval will be read again"
+        Err(SetError::Malformed(FetchError::Transient(
+            "Kisi keeps sending a malformed event page (quarantined); it will be asked for again"
                 .into(),
-        ))
+        )))
     }
 
     /// Parse a page and commit it, with `cursor` when it is the interval's last.
@@ -253,14 +333,14 @@ impl KisiPoller {
         ctx: &SourceCtx,
         items: Vec<Value>,
         cursor: Option<Vec<u8>>,
-        purpose: Purpose,
-        read: &mut Vec<(String, DateTime<Utc>)>,
+        set: &mut OpenSet,
     ) -> Result<(), FetchError> {
         let (mut events, quarantine) =
             runtime::parse_items(ctx.name(), Vendor::Kisi, items, Utc::now());
-        if purpose == Purpose::Live {
+        if set.purpose == Purpose::Live {
             events.retain(|e| !self.overlap_ids.contains_key(&e.id));
-            read.extend(events.iter().map(|e| (e.id.clone(), e.occurred_at)));
+            set.read
+                .extend(events.iter().map(|e| (e.id.clone(), e.occurred_at)));
         }
         if events.is_empty() && quarantine.is_empty() && cursor.is_none() {
             return Ok(());
@@ -276,7 +356,7 @@ impl KisiPoller {
 
     /// Keep the ids the next live interval will read again.
     fn remember_overlap(&mut self, read: Vec<(String, DateTime<Utc>)>) {
-        let from = self.progress.through - self.overlap;
+        let from = self.progress.overlap_from(self.overlap);
         self.overlap_ids.extend(read);
         self.overlap_ids.retain(|_, at| *at >= from);
     }
@@ -292,13 +372,16 @@ impl KisiPoller {
                 "the Kisi key may not list locks or controllers (HTTP 403); their status comes from events only"
             );
         }
+        self.next_inventory = Some(Instant::now() + INVENTORY_EVERY);
+        if locks.is_none() && controllers.is_none() {
+            return Ok(());
+        }
         let inv = inventory::inventory(
             at,
             &locks.unwrap_or_default(),
             &controllers.unwrap_or_default(),
         );
         ctx.sink.inventory(ctx.name(), Vendor::Kisi, inv);
-        self.next_inventory = Some(Instant::now() + INVENTORY_EVERY);
         Ok(())
     }
 }
@@ -306,6 +389,9 @@ impl KisiPoller {
 impl Poller for KisiPoller {
     async fn poll(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
         let mut more = false;
+        if let Some(set) = self.open.take() {
+            self.finish(ctx, set, None).await?;
+        }
         if let Some((span, cut)) = self.progress.live_span(Utc::now(), self.overlap) {
             self.read_interval(ctx, span, Purpose::Live).await?;
             more |= cut;

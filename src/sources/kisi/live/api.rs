@@ -33,6 +33,15 @@ pub struct KisiApi {
     deprecation_logged: AtomicBool,
 }
 
+/// What reading an event set gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetRead {
+    /// The body, to parse (it may be truncated).
+    Body(String),
+    /// The set cannot be read any more; why.
+    Gone(String),
+}
+
 /// Where an event set stands (§5.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetStatus {
@@ -127,8 +136,8 @@ impl KisiApi {
         self.text(req).await
     }
 
-    /// `GET /event_sets/{id}`: its status, or the page at `cursor`; the raw body.
-    pub async fn read_set(&self, id: u64, cursor: Option<&str>) -> Result<String, FetchError> {
+    /// `GET /event_sets/{id}`: its status, or the page at `cursor`.
+    pub async fn read_set(&self, id: u64, cursor: Option<&str>) -> Result<SetRead, FetchError> {
         self.limiter.request().await;
         let mut query = vec![("limit", SET_PAGE.to_string())];
         if let Some(c) = cursor {
@@ -138,7 +147,15 @@ impl KisiApi {
             .http
             .get(format!("{}/event_sets/{id}", self.base))
             .query(&query);
-        self.text(req).await
+        let resp = self.send(req).await?;
+        let code = resp.status().as_u16();
+        // An expired set (404) or a cursor it no longer takes (400, 422): asking
+        // again will not help, a new set will.
+        if matches!(code, 400 | 404 | 410 | 422) {
+            return Ok(SetRead::Gone(format!("HTTP {code}")));
+        }
+        let resp = runtime::check(resp, &self.auth_hint).await?;
+        Ok(SetRead::Body(resp.text().await?))
     }
 
     /// Every item of an offset-paged list (`/locks`, `/controllers`); `None` when the

@@ -14,6 +14,13 @@ pub fn max_window() -> Duration {
     Duration::days(90)
 }
 
+/// `t - d`, but never before 1970 (a backfill of "1000000d" must not overflow).
+fn before(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(d)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .max(DateTime::UNIX_EPOCH)
+}
+
 /// History still to fetch, newest first: `[floor, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backfill {
@@ -64,14 +71,11 @@ impl Progress {
     /// live interval, anything older is left to the backfill walk.
     pub fn new_source(now: DateTime<Utc>, backfill: Duration) -> Progress {
         let now = crate::model::to_ms(now);
-        let first = backfill.min(max_window());
-        let floor = now - backfill;
+        let through = before(now, backfill.min(max_window()));
+        let floor = before(now, backfill);
         Progress {
-            through: now - first,
-            backfill: (floor < now - first).then_some(Backfill {
-                floor,
-                to: now - first,
-            }),
+            through,
+            backfill: (floor < through).then_some(Backfill { floor, to: through }),
             overlap_applies: false,
         }
     }
@@ -88,7 +92,7 @@ impl Progress {
     /// bool says whether the interval was cut at 90 days (more is waiting).
     pub fn live_span(&self, now: DateTime<Utc>, overlap: Duration) -> Option<(Span, bool)> {
         let start = if self.overlap_applies {
-            self.through - overlap
+            self.overlap_from(overlap)
         } else {
             self.through
         };
@@ -101,9 +105,14 @@ impl Progress {
     pub fn backfill_span(&self) -> Option<Span> {
         let b = self.backfill?;
         Some(Span {
-            start: b.floor.max(b.to - max_window()),
+            start: b.floor.max(before(b.to, max_window())),
             end: b.to,
         })
+    }
+
+    /// Where the next live interval starts reading again.
+    pub fn overlap_from(&self, overlap: Duration) -> DateTime<Utc> {
+        before(self.through, overlap)
     }
 
     /// The progress once the live interval up to `end` is stored.
@@ -198,6 +207,16 @@ mod tests {
         let (span, more) = p.live_span(now, Duration::minutes(2)).unwrap();
         assert_eq!(span.end, now);
         assert!(!more);
+    }
+
+    #[test]
+    fn an_absurd_backfill_stops_at_1970() {
+        let now = t("2026-03-10T00:00:00Z");
+        let p = Progress::new_source(now, Duration::days(10_000_000));
+        assert_eq!(p.backfill.unwrap().floor, DateTime::UNIX_EPOCH);
+        let far = Progress::from_bytes(br#"{"through":"1970-01-01T00:00:01.000Z"}"#).unwrap();
+        let (span, _) = far.live_span(now, Duration::days(10_000_000)).unwrap();
+        assert_eq!(span.start, DateTime::UNIX_EPOCH);
     }
 
     #[test]
