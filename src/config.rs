@@ -77,6 +77,9 @@ pub struct SourceConfig {
     /// `false`: receive this source's webhooks only, never poll its API (no API token at
     /// hand). Needs `[webhooks]`. Default `true`.
     pub poll: Option<bool>,
+    /// Polled sources: how far before the saved cursor each poll reads again, to
+    /// catch events the vendor stored late or stamped by a clock behind ours.
+    pub overlap: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +222,15 @@ impl SourceConfig {
             .unwrap_or(Duration::from_secs(5))
     }
 
+    /// [`SourceConfig::overlap`], or the vendor's `default` when not set.
+    pub fn overlap(&self, default: Duration) -> Duration {
+        self.overlap
+            .as_ref()
+            .and_then(|s| parse_duration(s.get_ref()))
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or(default)
+    }
+
     /// History fetched by a new source with no cursor (default 24 h).
     pub fn backfill(&self) -> Duration {
         self.backfill
@@ -334,6 +346,7 @@ impl Config {
             for (key, value) in [
                 ("poll_interval", &s.poll_interval),
                 ("backfill", &s.backfill),
+                ("overlap", &s.overlap),
             ] {
                 if let Some(v) = value
                     && parse_duration(v.get_ref()).is_none()
