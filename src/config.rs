@@ -74,6 +74,9 @@ pub struct SourceConfig {
     pub topics: Option<Vec<String>>,
     /// PDK: Engine.IO protocol revision (4, or 3 for the legacy raw-WebSocket form).
     pub engine_io: Option<u8>,
+    /// DoorFlow: events per page (`n`, 1–1000; default 1000). Smaller pages only help
+    /// tests exercise paging.
+    pub page_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
