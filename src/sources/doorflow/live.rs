@@ -21,7 +21,7 @@ use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, SecondsFormat, Utc};
 use oauth::Session;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 const API_BASE: &str = "https://api.doorflow.com";
@@ -94,9 +94,63 @@ fn decode_cursor(bytes: &[u8]) -> Option<DateTime<Utc>> {
 /// One pass over the events from `since` on.
 struct Window {
     since: DateTime<Utc>,
+    walk: PageWalk,
+}
+
+/// Paging through one listing with `page=1,2,...` (§3.2). Offsets are fragile: an
+/// item that enters or leaves the listing before the current offset between two
+/// requests shifts the rest, so one item can slip past a page boundary unseen. The
+/// server's total says so (fewer distinct items seen than counted), and one more pass
+/// from the first page picks it up.
+#[derive(Debug)]
+struct PageWalk {
     page: usize,
     /// The last id of the previous page: a server that ignores `page` repeats it.
     last_id: Option<String>,
+    seen: HashSet<String>,
+    rescanned: bool,
+}
+
+impl PageWalk {
+    fn new() -> PageWalk {
+        PageWalk {
+            page: 1,
+            last_id: None,
+            seen: HashSet::new(),
+            rescanned: false,
+        }
+    }
+
+    /// Record the page just read (its items' ids, in order) and say whether another
+    /// request is due; `self.page` is then the page to ask for. The signals may
+    /// disagree or be missing, so any of them ends the pass: an empty or short page, a
+    /// total reached, or a page that repeats the previous one.
+    fn advance(&mut self, paging: Paging, requested: usize, ids: Vec<String>) -> bool {
+        let per_page = paging.per_page.map_or(requested, |p| p.min(requested));
+        let len = ids.len();
+        let last = ids.last().cloned();
+        let repeated = last.is_some() && last == self.last_id;
+        self.seen.extend(ids);
+        let full = len > 0 && len >= per_page && !repeated;
+        let short_of_total = paging.total.is_some_and(|t| self.seen.len() < t);
+        if full && (paging.total.is_none() || short_of_total) {
+            self.page += 1;
+            self.last_id = last;
+            return true;
+        }
+        if short_of_total && self.page > 1 && !self.rescanned {
+            self.rescanned = true;
+            self.page = 1;
+            self.last_id = None;
+            return true;
+        }
+        false
+    }
+}
+
+/// What identifies an item of a listing: its `id`, else its content.
+fn item_id(v: &Value) -> String {
+    fields::text(v, &["id"]).unwrap_or_else(|| fields::content_id(v))
 }
 
 /// The paging headers, in both spellings the docs use (§3.2).
@@ -118,29 +172,6 @@ impl Paging {
             total: num(&["total", "x-total-results"]),
             per_page: num(&["per-page", "x-per-page"]).filter(|p| *p > 0),
         }
-    }
-
-    /// Whether to ask for the page after `page`, which held `len` items and ended on
-    /// `last_id`. The signals may disagree or be missing, so every one of them can end
-    /// the pass: an empty or short page, a total reached, or a page that repeats the
-    /// previous one. Ending early loses nothing: the next window starts at the cursor.
-    fn more_after(
-        &self,
-        page: usize,
-        len: usize,
-        requested: usize,
-        last_id: Option<&str>,
-        previous_last_id: Option<&str>,
-    ) -> bool {
-        let per_page = self.per_page.map_or(requested, |p| p.min(requested));
-        if len == 0 || len < per_page {
-            return false;
-        }
-        if last_id.is_some() && last_id == previous_last_id {
-            return false;
-        }
-        self.total
-            .is_none_or(|total| page.saturating_mul(per_page) < total)
     }
 }
 
@@ -202,10 +233,9 @@ impl DoorflowPoller {
     async fn poll_events(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
         let window = self.window.get_or_insert_with(|| Window {
             since: self.resume_from - OVERLAP,
-            page: 1,
-            last_id: None,
+            walk: PageWalk::new(),
         });
-        let (since, page) = (window.since, window.page);
+        let (since, page) = (window.since, window.walk.page);
         let query = self.events_query(since, page);
         let resp = self.session.get(ctx, &self.events_url, &query).await?;
         match resp.status().as_u16() {
@@ -234,21 +264,13 @@ impl DoorflowPoller {
                 ));
             }
         };
-        let len = items.len();
-        let last_id = items.last().and_then(|v| fields::text(v, &["id"]));
+        let ids: Vec<String> = items.iter().map(item_id).collect();
         self.commit_page(ctx, items).await?;
-        let previous = self.window.as_ref().and_then(|w| w.last_id.clone());
-        if paging.more_after(
-            page,
-            len,
-            self.page_size,
-            last_id.as_deref(),
-            previous.as_deref(),
-        ) {
-            if let Some(w) = self.window.as_mut() {
-                w.page += 1;
-                w.last_id = last_id;
-            }
+        let more = self
+            .window
+            .as_mut()
+            .is_some_and(|w| w.walk.advance(paging, self.page_size, ids));
+        if more {
             Ok(Polled::More)
         } else {
             self.window = None;
@@ -346,11 +368,11 @@ impl DoorflowPoller {
 
     async fn fetch_channels(&mut self, ctx: &SourceCtx) -> Result<Vec<Value>, FetchError> {
         let mut all = Vec::new();
-        let mut previous: Option<String> = None;
-        for page in 1..=MAX_CHANNEL_PAGES {
+        let mut walk = PageWalk::new();
+        for _ in 0..MAX_CHANNEL_PAGES {
             let query = [
                 ("per_page", MAX_PAGE.to_string()),
-                ("page", page.to_string()),
+                ("page", walk.page.to_string()),
             ];
             let resp = self.session.get(ctx, &self.channels_url, &query).await?;
             match resp.status().as_u16() {
@@ -370,20 +392,17 @@ impl DoorflowPoller {
             let paging = Paging::read(resp.headers());
             let body = resp.text().await?;
             let items = page_items(&body).map_err(FetchError::Transient)?;
-            let len = items.len();
-            let last_id = items.last().and_then(|v| fields::text(v, &["id"]));
+            let ids = items.iter().map(item_id).collect();
+            if walk.page == 1 {
+                // A second pass replaces what the first one read.
+                all.clear();
+            }
             all.extend(items);
-            if !paging.more_after(
-                page as usize,
-                len,
-                MAX_PAGE,
-                last_id.as_deref(),
-                previous.as_deref(),
-            ) {
+            if !walk.advance(paging, MAX_PAGE, ids) {
                 break;
             }
-            previous = last_id;
         }
+        // Several passes may list a channel twice; the last reading wins downstream.
         Ok(all)
     }
 
@@ -493,33 +512,68 @@ mod tests {
         assert_eq!(decode_cursor(b"nonsense"), None);
     }
 
+    fn ids(range: std::ops::Range<u32>) -> Vec<String> {
+        range.map(|i| i.to_string()).collect()
+    }
+
     #[test]
     fn paging_ends_on_any_signal() {
         let none = Paging::default();
-        assert!(none.more_after(1, 50, 50, Some("9"), None));
-        assert!(!none.more_after(1, 49, 50, Some("9"), None), "short page");
-        assert!(!none.more_after(1, 0, 50, None, None), "empty page");
-        assert!(
-            !none.more_after(2, 50, 50, Some("9"), Some("9")),
-            "page ignored"
-        );
+        let mut w = PageWalk::new();
+        assert!(w.advance(none, 50, ids(0..50)));
+        assert_eq!(w.page, 2);
+        assert!(!w.advance(none, 50, ids(50..99)), "short page");
+        let mut w = PageWalk::new();
+        assert!(!w.advance(none, 50, vec![]), "empty page");
+        let mut w = PageWalk::new();
+        assert!(w.advance(none, 50, ids(0..50)));
+        assert!(!w.advance(none, 50, ids(0..50)), "page ignored");
         let capped = Paging {
             total: None,
             per_page: Some(20),
         };
         assert!(
-            capped.more_after(1, 20, 50, Some("9"), None),
+            PageWalk::new().advance(capped, 50, ids(0..20)),
             "server caps n"
         );
         let total = Paging {
             total: Some(100),
             per_page: Some(50),
         };
-        assert!(total.more_after(1, 50, 50, Some("9"), None));
-        assert!(
-            !total.more_after(2, 50, 50, Some("9"), Some("8")),
-            "total reached"
-        );
+        let mut w = PageWalk::new();
+        assert!(w.advance(total, 50, ids(0..50)));
+        assert!(!w.advance(total, 50, ids(50..100)), "total reached");
+    }
+
+    #[test]
+    fn an_item_that_slipped_between_pages_is_fetched_again() {
+        let total = Paging {
+            total: Some(100),
+            per_page: Some(50),
+        };
+        // Page 2 repeats item 49 (offset shifted): page 3 brings the last one.
+        let mut w = PageWalk::new();
+        assert!(w.advance(total, 50, ids(0..50)));
+        assert!(w.advance(total, 50, ids(49..99)));
+        assert_eq!(w.page, 3);
+        assert!(!w.advance(total, 50, ids(99..100)));
+        // Page 2 skips item 50 (offset shifted the other way): one more pass.
+        let mut w = PageWalk::new();
+        assert!(w.advance(total, 50, ids(0..50)));
+        assert!(w.advance(total, 50, ids(51..100)));
+        assert_eq!(w.page, 1, "a second pass");
+        assert!(w.advance(total, 50, ids(0..50)));
+        assert!(!w.advance(total, 50, ids(50..100)));
+        // A total the listing never reaches costs one extra pass, not a loop.
+        let mut w = PageWalk::new();
+        let over = Paging {
+            total: Some(1000),
+            per_page: None,
+        };
+        assert!(w.advance(over, 50, ids(0..50)));
+        assert!(w.advance(over, 50, ids(50..60)));
+        assert!(w.advance(over, 50, ids(0..50)));
+        assert!(!w.advance(over, 50, ids(50..60)));
     }
 
     #[test]

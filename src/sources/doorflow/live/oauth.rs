@@ -7,7 +7,7 @@
 //! works. A restart picks the rotated copy up from the store.
 
 use crate::config::SecretKind;
-use crate::sources::runtime::{FetchError, SourceCtx, check, retry_after};
+use crate::sources::runtime::{FetchError, Sink, SourceCtx, check, retry_after};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -192,8 +192,14 @@ impl Session {
     /// candidate (the configured seed, or the stored copy).
     async fn refresh(&mut self, ctx: &SourceCtx) -> Result<String, FetchError> {
         loop {
-            match self.exchange().await? {
-                Ok(grant) => return self.adopt(ctx, grant).await,
+            // Its own task, so that a shutdown in the middle cannot drop the rotated
+            // refresh token between the server's answer and the store.
+            let exchange = tokio::spawn(self.exchange(ctx).run());
+            let outcome = exchange
+                .await
+                .map_err(|e| FetchError::Fatal(format!("token refresh task: {e}")))??;
+            match outcome {
+                Ok(grant) => return Ok(self.adopt(grant)),
                 Err(refused) => match self.fallback.take() {
                     Some(other) => {
                         tracing::warn!(
@@ -219,8 +225,62 @@ impl Session {
         }
     }
 
-    /// One `POST /oauth/token`. Outer error: try again later; inner: refused.
-    async fn exchange(&self) -> Result<Result<Grant, Refused>, FetchError> {
+    fn exchange(&self, ctx: &SourceCtx) -> Exchange {
+        Exchange {
+            http: self.http.clone(),
+            token_url: self.token_url.clone(),
+            refresh: self.refresh.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            seed_sha256: self.seed_sha256.clone(),
+            sink: ctx.sink.clone(),
+            source: ctx.name().to_string(),
+        }
+    }
+
+    /// Take a grant whose refresh token is already in the store.
+    fn adopt(&mut self, grant: Grant) -> String {
+        if let Some(next) = grant.refresh_token {
+            self.refresh = next;
+        }
+        let ahead = RENEW_AHEAD_MAX.min(grant.expires_in / 10);
+        let token = grant.access_token.0.clone();
+        self.access = Some(Access {
+            token: grant.access_token,
+            renew_at: Instant::now() + grant.expires_in.saturating_sub(ahead),
+        });
+        token
+    }
+}
+
+/// One refresh: `POST /oauth/token`, then the rotated refresh token into the store.
+struct Exchange {
+    http: reqwest::Client,
+    token_url: String,
+    refresh: Token,
+    client_id: String,
+    client_secret: String,
+    seed_sha256: String,
+    sink: Sink,
+    source: String,
+}
+
+impl Exchange {
+    /// Outer error: try again later; inner: the server refused the credentials.
+    async fn run(self) -> Result<Result<Grant, Refused>, FetchError> {
+        let grant = match self.post().await? {
+            Ok(grant) => grant,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if let Some(next) = &grant.refresh_token
+            && *next != self.refresh
+        {
+            self.keep(next).await?;
+        }
+        Ok(Ok(grant))
+    }
+
+    async fn post(&self) -> Result<Result<Grant, Refused>, FetchError> {
         let resp = self
             .http
             .post(&self.token_url)
@@ -258,36 +318,28 @@ impl Session {
         }
     }
 
-    async fn adopt(&mut self, ctx: &SourceCtx, grant: Grant) -> Result<String, FetchError> {
-        if let Some(next) = grant.refresh_token
-            && next != self.refresh
-        {
-            let stored = StoredCredential {
-                refresh_token: next.0.clone(),
-                seed_sha256: Some(self.seed_sha256.clone()),
-            };
-            let bytes = serde_json::to_vec(&stored)
-                .map_err(|e| FetchError::Fatal(format!("encode credential: {e}")))?;
-            // The old refresh token died with this exchange: if the new one cannot be
-            // kept, a restart could not log in again, so stop here.
-            ctx.sink
-                .save_credential(ctx.name(), bytes)
-                .await
-                .map_err(|e| {
-                    FetchError::Fatal(format!(
-                        "store: cannot save the rotated refresh token: {e:#}"
-                    ))
-                })?;
-            self.refresh = next;
-            tracing::info!(source = ctx.name(), "refresh token rotated and saved");
-        }
-        let ahead = RENEW_AHEAD_MAX.min(grant.expires_in / 10);
-        let token = grant.access_token.0.clone();
-        self.access = Some(Access {
-            token: grant.access_token,
-            renew_at: Instant::now() + grant.expires_in.saturating_sub(ahead),
-        });
-        Ok(token)
+    /// The old refresh token died with this exchange: if the new one cannot be kept,
+    /// a restart could not log in again, so a failure here stops the source.
+    async fn keep(&self, next: &Token) -> Result<(), FetchError> {
+        let stored = StoredCredential {
+            refresh_token: next.0.clone(),
+            seed_sha256: Some(self.seed_sha256.clone()),
+        };
+        let bytes = serde_json::to_vec(&stored)
+            .map_err(|e| FetchError::Fatal(format!("encode credential: {e}")))?;
+        self.sink
+            .save_credential(&self.source, bytes)
+            .await
+            .map_err(|e| {
+                FetchError::Fatal(format!(
+                    "store: cannot save the rotated refresh token: {e:#}"
+                ))
+            })?;
+        tracing::info!(
+            source = self.source.as_str(),
+            "refresh token rotated and saved"
+        );
+        Ok(())
     }
 }
 
