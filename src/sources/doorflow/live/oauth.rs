@@ -6,7 +6,7 @@
 //! access token that came with it is used, because from then on it is the only one that
 //! works. A restart picks the rotated copy up from the store.
 
-use crate::config::SecretKind;
+use crate::config::{Secret, SecretKind};
 use crate::sources::runtime::{FetchError, Sink, SourceCtx, check, retry_after};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -43,26 +43,49 @@ fn fingerprint(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Which refresh token to start with, and which one to fall back on if it is refused.
-fn choose_refresh(configured: &str, stored: Option<&[u8]>) -> (Token, Option<Token>) {
-    let configured_token = Token(configured.to_string());
-    let Some(stored) = stored.and_then(|b| serde_json::from_slice::<StoredCredential>(b).ok())
-    else {
-        return (configured_token, None);
+/// The refresh token to start with, the one to fall back on if it is refused, and
+/// the fingerprint of the seed that rotations descend from.
+#[derive(Debug, PartialEq, Eq)]
+struct Chosen {
+    refresh: Token,
+    fallback: Option<Token>,
+    seed_sha256: Option<String>,
+}
+
+/// Pick between the configured seed and the stored rotation. Once a rotation is
+/// stored the seed may go from the config; a seed other than the one the rotation
+/// came from means the operator authorised again, and it goes first.
+fn choose_refresh(configured: Option<&str>, stored: Option<&[u8]>) -> Option<Chosen> {
+    let stored = stored.and_then(|b| serde_json::from_slice::<StoredCredential>(b).ok());
+    let Some(configured) = configured else {
+        let stored = stored?;
+        return Some(Chosen {
+            refresh: Token(stored.refresh_token),
+            fallback: None,
+            seed_sha256: stored.seed_sha256,
+        });
     };
-    if stored.refresh_token == configured {
-        return (configured_token, None);
-    }
-    let reseeded = stored
-        .seed_sha256
-        .as_deref()
-        .is_some_and(|seed| seed != fingerprint(configured));
-    let stored_token = Token(stored.refresh_token);
-    if reseeded {
-        (configured_token, Some(stored_token))
+    let seed = Token(configured.to_string());
+    let seed_sha256 = Some(fingerprint(configured));
+    let Some(stored) = stored.filter(|s| s.refresh_token != configured) else {
+        return Some(Chosen {
+            refresh: seed,
+            fallback: None,
+            seed_sha256,
+        });
+    };
+    let reseeded = stored.seed_sha256.is_some() && stored.seed_sha256 != seed_sha256;
+    let rotation = Token(stored.refresh_token);
+    let (refresh, fallback) = if reseeded {
+        (seed, rotation)
     } else {
-        (stored_token, Some(configured_token))
-    }
+        (rotation, seed)
+    };
+    Some(Chosen {
+        refresh,
+        fallback: Some(fallback),
+        seed_sha256,
+    })
 }
 
 struct Access {
@@ -80,9 +103,9 @@ enum Refused {
 pub struct Session {
     http: reqwest::Client,
     token_url: String,
-    client_id: String,
-    client_secret: String,
-    seed_sha256: String,
+    client_id: Secret,
+    client_secret: Secret,
+    seed_sha256: Option<String>,
     refresh: Token,
     /// The other refresh token worth one try if `refresh` is refused.
     fallback: Option<Token>,
@@ -95,10 +118,14 @@ impl Session {
     /// Read the credentials; the error names the env var to set.
     pub fn start(ctx: &SourceCtx, auth_base: &str) -> Result<Session, String> {
         let secret = |kind| ctx.config.secret(kind).map_err(|e| e.message);
-        let configured = secret(SecretKind::RefreshToken)?;
         let client_id = secret(SecretKind::ClientId)?;
         let client_secret = secret(SecretKind::ClientSecret)?;
-        let (refresh, fallback) = choose_refresh(configured.expose(), ctx.credential.as_deref());
+        let configured = secret(SecretKind::RefreshToken);
+        let seed = configured.as_ref().ok().map(|s| s.expose());
+        let chosen = match choose_refresh(seed, ctx.credential.as_deref()) {
+            Some(chosen) => chosen,
+            None => return Err(configured.err().unwrap_or_default()),
+        };
         let client_hint = match (
             ctx.config.client_id_env.as_deref(),
             ctx.config.client_secret_env.as_deref(),
@@ -109,11 +136,11 @@ impl Session {
         Ok(Session {
             http: ctx.http.clone(),
             token_url: format!("{}/oauth/token", auth_base.trim_end_matches('/')),
-            client_id: client_id.expose().to_string(),
-            client_secret: client_secret.expose().to_string(),
-            seed_sha256: fingerprint(configured.expose()),
-            refresh,
-            fallback,
+            client_id,
+            client_secret,
+            seed_sha256: chosen.seed_sha256,
+            refresh: chosen.refresh,
+            fallback: chosen.fallback,
             access: None,
             refresh_hint: ctx.auth_hint(SecretKind::RefreshToken),
             client_hint,
@@ -258,9 +285,9 @@ struct Exchange {
     http: reqwest::Client,
     token_url: String,
     refresh: Token,
-    client_id: String,
-    client_secret: String,
-    seed_sha256: String,
+    client_id: Secret,
+    client_secret: Secret,
+    seed_sha256: Option<String>,
     sink: Sink,
     source: String,
 }
@@ -288,8 +315,8 @@ impl Exchange {
             .form(&[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", self.refresh.0.as_str()),
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", self.client_secret.as_str()),
+                ("client_id", self.client_id.expose()),
+                ("client_secret", self.client_secret.expose()),
             ])
             .send()
             .await?;
@@ -323,7 +350,7 @@ impl Exchange {
     async fn keep(&self, next: &Token) -> Result<(), FetchError> {
         let stored = StoredCredential {
             refresh_token: next.0.clone(),
-            seed_sha256: Some(self.seed_sha256.clone()),
+            seed_sha256: self.seed_sha256.clone(),
         };
         let bytes = serde_json::to_vec(&stored)
             .map_err(|e| FetchError::Fatal(format!("encode credential: {e}")))?;
@@ -396,30 +423,42 @@ mod tests {
         .unwrap()
     }
 
+    fn chosen(refresh: &str, fallback: Option<&str>, seed: Option<&str>) -> Option<Chosen> {
+        Some(Chosen {
+            refresh: Token(refresh.into()),
+            fallback: fallback.map(|f| Token(f.into())),
+            seed_sha256: seed.map(fingerprint),
+        })
+    }
+
     #[test]
     fn the_stored_rotation_wins_over_its_own_seed() {
-        let (first, fallback) = choose_refresh("seed", Some(&stored("rotated", Some("seed"))));
-        assert_eq!(first, Token("rotated".into()));
-        assert_eq!(fallback, Some(Token("seed".into())));
+        let c = choose_refresh(Some("seed"), Some(&stored("rotated", Some("seed"))));
+        assert_eq!(c, chosen("rotated", Some("seed"), Some("seed")));
     }
 
     #[test]
     fn a_new_seed_wins_over_an_old_rotation() {
-        let (first, fallback) = choose_refresh("new", Some(&stored("rotated", Some("old"))));
-        assert_eq!(first, Token("new".into()));
-        assert_eq!(fallback, Some(Token("rotated".into())));
+        let c = choose_refresh(Some("new"), Some(&stored("rotated", Some("old"))));
+        assert_eq!(c, chosen("new", Some("rotated"), Some("new")));
+    }
+
+    #[test]
+    fn the_seed_may_leave_the_config_once_a_rotation_is_stored() {
+        let c = choose_refresh(None, Some(&stored("rotated", Some("seed"))));
+        assert_eq!(c, chosen("rotated", None, Some("seed")));
+        assert_eq!(choose_refresh(None, None), None);
+        assert_eq!(choose_refresh(None, Some(b"garbage")), None);
     }
 
     #[test]
     fn nothing_stored_or_unreadable_means_the_seed_alone() {
-        assert_eq!(choose_refresh("seed", None), (Token("seed".into()), None));
+        let seed_alone = chosen("seed", None, Some("seed"));
+        assert_eq!(choose_refresh(Some("seed"), None), seed_alone);
+        assert_eq!(choose_refresh(Some("seed"), Some(b"garbage")), seed_alone);
         assert_eq!(
-            choose_refresh("seed", Some(b"garbage")),
-            (Token("seed".into()), None)
-        );
-        assert_eq!(
-            choose_refresh("seed", Some(&stored("seed", None))),
-            (Token("seed".into()), None)
+            choose_refresh(Some("seed"), Some(&stored("seed", None))),
+            seed_alone
         );
     }
 
