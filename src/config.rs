@@ -80,6 +80,9 @@ pub struct SourceConfig {
     /// Polled sources: how far before the saved cursor each poll reads again, to
     /// catch events the vendor stored late or stamped by a clock behind ours.
     pub overlap: Option<Spanned<String>>,
+    /// DoorFlow: events per page (`n`, 1–1000; default 1000). Smaller pages only help
+    /// tests exercise paging.
+    pub page_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -40,7 +40,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Tim
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -158,6 +158,13 @@ impl DoorflowFaults {
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
+    /// How many "next N" faults are still waiting to be served (500s, 429s, malformed).
+    pub fn pending(&self) -> u32 {
+        [&self.fail_500, &self.rate_limit, &self.malformed]
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .fold(0, u32::saturating_add)
+    }
     /// Clear every counter and switch (pause included).
     pub fn clear(&self) {
         self.fail_500.store(0, Ordering::SeqCst);
@@ -204,8 +211,11 @@ impl DoorflowSim {
                 refresh: HashSet::from([refresh.clone()]),
                 access: HashMap::new(),
                 rng: token_rng,
+                issued: vec![refresh.clone()],
             }),
             world: Mutex::new(World::new(opts.seed, start_ms, opts.rate, offset)),
+            events_requests: AtomicU64::new(0),
+            max_served_id: AtomicI64::new(0),
         });
         let cancel = CancellationToken::new();
         let app = Router::new()
@@ -295,6 +305,34 @@ impl DoorflowSimHandle {
         let mut w = self.shared.world();
         (0..n).map(|_| w.step()).collect()
     }
+    /// Every access and refresh token issued so far (to prove none leaks anywhere).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.auth().issued.clone()
+    }
+    /// The operator authorises the app again: a fresh refresh token, optionally
+    /// revoking every other one (and so every rotation a client holds).
+    pub fn authorize_again(&self, revoke_others: bool) -> String {
+        let mut auth = self.shared.auth();
+        let token = format!("df_rt_{}", token_text(&mut auth.rng));
+        if revoke_others {
+            auth.refresh.clear();
+        }
+        auth.refresh.insert(token.clone());
+        auth.issued.push(token.clone());
+        token
+    }
+    /// `GET /api/3/events` requests answered so far (faults and 401s not counted).
+    pub fn events_requests(&self) -> u64 {
+        self.shared.events_requests.load(Ordering::SeqCst)
+    }
+    /// The highest event id sent in a well-formed events page since the start or the
+    /// last [`Self::reset_served`]; 0 if none.
+    pub fn max_served_id(&self) -> i64 {
+        self.shared.max_served_id.load(Ordering::SeqCst)
+    }
+    pub fn reset_served(&self) {
+        self.shared.max_served_id.store(0, Ordering::SeqCst);
+    }
     /// Stop serving and generating; waits for the server to finish.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
@@ -320,6 +358,10 @@ struct Shared {
     faults: Arc<DoorflowFaults>,
     auth: Mutex<Auth>,
     world: Mutex<World>,
+    /// `GET /api/3/events` requests that got past the faults and the token check.
+    events_requests: AtomicU64,
+    /// The highest event id sent in a well-formed events page (0 = none yet).
+    max_served_id: AtomicI64,
 }
 
 impl Shared {
@@ -336,6 +378,8 @@ struct Auth {
     refresh: HashSet<String>,
     access: HashMap<String, AccessToken>,
     rng: Rng,
+    /// Every access and refresh token handed out, the first refresh token included.
+    issued: Vec<String>,
 }
 
 struct AccessToken {
@@ -924,6 +968,7 @@ async fn token(
     let access = format!("df_at_{}", token_text(&mut auth.rng));
     let refresh = format!("df_rt_{}", token_text(&mut auth.rng));
     auth.refresh.insert(refresh.clone());
+    auth.issued.extend([access.clone(), refresh.clone()]);
     let created_at = Utc::now().timestamp();
     auth.access.insert(
         access.clone(),
@@ -1030,6 +1075,7 @@ async fn list_events(
     if let Err(r) = gate(&shared, &headers) {
         return *r;
     }
+    shared.events_requests.fetch_add(1, Ordering::SeqCst);
     let n = match positive(&q, "n", 50) {
         Ok(n) => n.min(1000),
         Err(r) => return *r,
@@ -1123,11 +1169,15 @@ fn finish_events(
         .map(|e| &e.json)
         .collect();
     let body = serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_string());
+    let max_id = items.iter().filter_map(|e| e["id"].as_i64()).max();
     drop(w);
     let body = if take(&shared.faults.malformed) {
         let cut = (body.len() / 2).max(1);
         body[..cut].to_string()
     } else {
+        if let Some(id) = max_id {
+            shared.max_served_id.fetch_max(id, Ordering::SeqCst);
+        }
         body
     };
     let mut r = (
