@@ -153,8 +153,29 @@ pub async fn stop_signal(exit_after: Option<Duration>) -> &'static str {
 
 /// One line per source for the end of a headless run.
 pub fn status_lines(board: &StatusBoard) -> Vec<String> {
-    board
-        .all()
+    lines_for(board.all())
+}
+
+/// The status lines after a shutdown: counts as they ended, but each link state as it
+/// was just before the stop (every source is "stopped" afterwards, which says nothing).
+pub fn final_status_lines(
+    before_stop: Vec<crate::sources::runtime::SourceStatus>,
+    board: &StatusBoard,
+) -> Vec<String> {
+    let mut after = board.all();
+    for s in &mut after {
+        if let Some(b) = before_stop.iter().find(|b| b.name == s.name) {
+            if s.state == LinkState::Stopped {
+                s.state = b.state;
+                s.reason = b.reason.clone();
+            }
+        }
+    }
+    lines_for(after)
+}
+
+fn lines_for(statuses: Vec<crate::sources::runtime::SourceStatus>) -> Vec<String> {
+    statuses
         .into_iter()
         .map(|s| {
             let last = s
@@ -223,10 +244,11 @@ pub async fn run(
     let why = stop_signal(exit_after).await;
     tracing::info!("daemon stopping: {why}");
     let board = live.board.clone();
+    let before_stop = board.all();
     let engine = live.shutdown().await?;
     watcher.abort();
     engine.close()?;
-    for line in status_lines(&board) {
+    for line in final_status_lines(before_stop, &board) {
         println!("{line}");
     }
     Ok(())

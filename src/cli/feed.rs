@@ -3,7 +3,7 @@
 //! stays useful piped into other tools.
 
 use crate::config::Config;
-use crate::daemon::{Live, status_lines};
+use crate::daemon::Live;
 use crate::engine::Engine;
 use crate::model::{Event, format_time};
 use std::collections::HashSet;
@@ -56,9 +56,10 @@ pub async fn run(
     let why = crate::daemon::stop_signal(exit_after).await;
     tracing::info!("feed stopping: {why}");
     let board = live.board.clone();
+    let before_stop = board.all();
     let engine = live.shutdown().await?;
     engine.close()?;
-    for line in status_lines(&board) {
+    for line in crate::daemon::final_status_lines(before_stop, &board) {
         println!("{line}");
     }
     Ok(())
