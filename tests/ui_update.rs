@@ -52,7 +52,11 @@ fn desk_with_an_ack() -> (Desk, String) {
     let id = {
         let app = ui_fixture::app(&desk);
         // Still active after the ack, so it stays listed (as acknowledged).
-        let (_, active) = app.unacknowledged().filter(|(_, a)| !a.cleared()).nth(1).unwrap();
+        let (_, active) = app
+            .unacknowledged()
+            .filter(|(_, a)| !a.cleared())
+            .nth(1)
+            .unwrap();
         active.id.clone()
     };
     desk.engine
@@ -68,7 +72,11 @@ fn scrolling_freezes_the_live_list_counts_arrivals_and_space_resumes() {
     let mut app = ui_fixture::app(&desk);
     let seeded = app.live.events.len();
     assert!(app.live.following);
-    assert_eq!(app.live.selected, seeded - 1, "following sits on the newest");
+    assert_eq!(
+        app.live.selected,
+        seeded - 1,
+        "following sits on the newest"
+    );
 
     // Following: arrivals move the selection to the newest and are not "new".
     let first = fresh_events(&app, 2);
@@ -95,6 +103,10 @@ fn scrolling_freezes_the_live_list_counts_arrivals_and_space_resumes() {
     send(&mut app, [Msg::Events(more)]);
     assert_eq!(app.live.new_while_frozen, 5);
     assert_eq!(selected_id(&app), "test:fresh-0");
+    // The frozen view stays as it was: up (towards newer) stops at its newest row.
+    assert_eq!(app.live.visible(), seeded + 2);
+    send(&mut app, [ch('k'), ch('k'), ch('k')]);
+    assert_eq!(selected_id(&app), "test:fresh-1");
 
     // Space resumes following at the newest and forgets the count.
     send(&mut app, [ch(' ')]);
@@ -133,7 +145,11 @@ fn oldest_first_flips_which_way_down_goes() {
     let newest = app.live.selected;
     send(&mut app, [ch('o'), ch('k')]);
     assert!(!app.live.newest_first);
-    assert_eq!(app.live.selected, newest - 1, "up is older when oldest is on top");
+    assert_eq!(
+        app.live.selected,
+        newest - 1,
+        "up is older when oldest is on top"
+    );
     send(&mut app, [ch('g')]);
     assert_eq!(app.live.selected, 0);
     send(&mut app, [ch('G')]);
@@ -147,9 +163,15 @@ fn enter_in_the_query_bar_starts_a_search_and_only_the_latest_generation_lands()
     send(&mut app, [ch('/')]);
     assert_eq!(app.pane, Pane::Search);
     assert!(app.search.editing);
-    let effects = send(&mut app, typed("vendor:pdk").into_iter().chain([key(KeyCode::Enter)]));
+    let effects = send(
+        &mut app,
+        typed("vendor:pdk").into_iter().chain([key(KeyCode::Enter)]),
+    );
     let (generation, query, before, limit) = search_effect(&effects);
-    assert_eq!((generation, query.as_str(), before, limit), (1, "vendor:pdk", None, SEARCH_PAGE));
+    assert_eq!(
+        (generation, query.as_str(), before, limit),
+        (1, "vendor:pdk", None, SEARCH_PAGE)
+    );
     assert!(app.search.loading && !app.search.editing);
 
     // A second query before the first answered: the first's page is stale.
@@ -176,14 +198,20 @@ fn enter_in_the_query_bar_starts_a_search_and_only_the_latest_generation_lands()
 fn a_syntax_error_shows_while_typing_and_enter_does_not_search() {
     let desk = desk();
     let mut app = ui_fixture::app(&desk);
-    let effects = send(&mut app, [ch('/')].into_iter().chain(typed("since:yesterday")));
+    let effects = send(
+        &mut app,
+        [ch('/')].into_iter().chain(typed("since:yesterday")),
+    );
     assert!(effects.is_empty());
     let error = app.search.error.clone().expect("an error while typing");
     assert!(error.contains("column 1"), "{error}");
     assert!(send(&mut app, [key(KeyCode::Enter)]).is_empty());
     assert_eq!(app.search.generation, 0);
     // Fixing it clears the error.
-    send(&mut app, [ch('/'), ctrl('u')].into_iter().chain(typed("since:24h")));
+    send(
+        &mut app,
+        [ch('/'), ctrl('u')].into_iter().chain(typed("since:24h")),
+    );
     assert_eq!(app.search.error, None);
 }
 
@@ -223,11 +251,19 @@ fn moving_near_the_end_of_the_loaded_results_asks_for_the_next_page() {
     send(&mut app, [page(&desk, generation, "", before, limit)]);
     assert_eq!(app.search.results.len(), stored, "pages append");
     assert!(app.search.done);
-    let mut ids: Vec<&str> = app.search.results.iter().map(|(_, e)| e.id.as_str()).collect();
+    let mut ids: Vec<&str> = app
+        .search
+        .results
+        .iter()
+        .map(|(_, e)| e.id.as_str())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), stored, "no event twice across pages");
-    assert!(app::more_results(&mut app, 0).is_empty(), "nothing after the last page");
+    assert!(
+        app::more_results(&mut app, 0).is_empty(),
+        "nothing after the last page"
+    );
 }
 
 #[test]
@@ -287,9 +323,11 @@ fn a_on_an_alarm_opens_the_dialog_and_enter_acknowledges_with_the_note() {
     // Typing a note: keys that mean something elsewhere (q, e, :) are just text here.
     let effects = send(
         &mut app,
-        typed("guard sent: door q-checkx")
-            .into_iter()
-            .chain([key(KeyCode::Backspace), ch(' '), key(KeyCode::Enter)]),
+        typed("guard sent: door q-checkx").into_iter().chain([
+            key(KeyCode::Backspace),
+            ch(' '),
+            key(KeyCode::Enter),
+        ]),
     );
     assert_eq!(
         effects,
@@ -302,7 +340,13 @@ fn a_on_an_alarm_opens_the_dialog_and_enter_acknowledges_with_the_note() {
     assert!(!app.quit);
 
     // Esc cancels without acknowledging.
-    let effects = send(&mut app, [ch('a')].into_iter().chain(typed("no")).chain([key(KeyCode::Esc)]));
+    let effects = send(
+        &mut app,
+        [ch('a')]
+            .into_iter()
+            .chain(typed("no"))
+            .chain([key(KeyCode::Esc)]),
+    );
     assert!(effects.is_empty());
     assert_eq!(app.overlay, None);
 }
@@ -320,7 +364,12 @@ fn a_from_another_pane_takes_the_most_urgent_unacknowledged_alarm() {
 
     // On an alarm someone already acknowledged: who did it, no dialog.
     send(&mut app, [key(KeyCode::Esc), ch('4')]);
-    let at = app.snapshot.alarms.iter().position(|a| a.id == acked).unwrap();
+    let at = app
+        .snapshot
+        .alarms
+        .iter()
+        .position(|a| a.id == acked)
+        .unwrap();
     app.alarms.selected = at;
     send(&mut app, [ch('a')]);
     assert_eq!(app.overlay, None);
@@ -346,7 +395,11 @@ fn an_acknowledgement_carried_out_on_the_engine_shows_on_the_next_snapshot() {
         panic!("{effects:?}");
     };
     // What the loop does with the effect.
-    let acked = desk.engine.ack(alarm, &app.operator, note, now()).unwrap().unwrap();
+    let acked = desk
+        .engine
+        .ack(alarm, &app.operator, note, now())
+        .unwrap()
+        .unwrap();
     let said = format!("{} acknowledged by {}", acked.id, app.operator);
     send(
         &mut app,
@@ -355,7 +408,10 @@ fn an_acknowledgement_carried_out_on_the_engine_shows_on_the_next_snapshot() {
             Msg::Snapshot(Box::new(Snapshot::take(&desk.engine, statuses(), now()))),
         ],
     );
-    assert_eq!(app.message.as_deref(), Some(format!("{alarm} acknowledged by tester").as_str()));
+    assert_eq!(
+        app.message.as_deref(),
+        Some(format!("{alarm} acknowledged by tester").as_str())
+    );
     let shown = app.snapshot.alarms.iter().find(|a| &a.id == alarm);
     // Acknowledged and still active stays listed as acked; if it had cleared it leaves.
     assert!(shown.is_none_or(|a| a.acknowledged() && a.acks[0].note == "reset the door"));
@@ -368,7 +424,13 @@ fn a_required_note_refuses_an_empty_acknowledgement() {
     let desk = desk();
     let mut app = ui_fixture::app(&desk);
     app.require_ack_note = true;
-    let effects = send(&mut app, [ch('a')].into_iter().chain(typed("   ")).chain([key(KeyCode::Enter)]));
+    let effects = send(
+        &mut app,
+        [ch('a')]
+            .into_iter()
+            .chain(typed("   "))
+            .chain([key(KeyCode::Enter)]),
+    );
     assert!(effects.is_empty());
     let Some(Overlay::Ack { error, note, .. }) = &app.overlay else {
         panic!("the dialog closed: {:?}", app.overlay);
@@ -376,7 +438,10 @@ fn a_required_note_refuses_an_empty_acknowledgement() {
     assert_eq!(note, "   ", "what was typed stays");
     assert!(error.as_deref().unwrap().contains("note is required"));
     // Typing clears the complaint; with text, Enter acknowledges.
-    let effects = send(&mut app, typed("ok").into_iter().chain([key(KeyCode::Enter)]));
+    let effects = send(
+        &mut app,
+        typed("ok").into_iter().chain([key(KeyCode::Enter)]),
+    );
     assert!(matches!(effects.as_slice(), [Effect::Ack { note, .. }] if note == "ok"));
 }
 
@@ -419,7 +484,11 @@ fn e_and_capital_e_cycle_the_unacknowledged_alarms_from_any_pane() {
     send(&mut app, [ch('e')]);
     assert_eq!(selected(&app), unacked[0], "wraps to the first");
     send(&mut app, [ch('E')]);
-    assert_eq!(selected(&app), *unacked.last().unwrap(), "backwards wraps to the last");
+    assert_eq!(
+        selected(&app),
+        *unacked.last().unwrap(),
+        "backwards wraps to the last"
+    );
     send(&mut app, [ch('E')]);
     assert_eq!(selected(&app), unacked[unacked.len() - 2]);
 }
@@ -493,7 +562,11 @@ fn the_command_line_acknowledges_searches_remembers_and_rejects_nonsense() {
     send(&mut app, [key(KeyCode::Up)]);
     assert_eq!(input(&app), format!("ack {id} called the guard"));
     send(&mut app, [key(KeyCode::Up)]);
-    assert_eq!(input(&app), format!("ack {id} called the guard"), "stops at the oldest");
+    assert_eq!(
+        input(&app),
+        format!("ack {id} called the guard"),
+        "stops at the oldest"
+    );
     send(&mut app, [key(KeyCode::Down)]);
     assert_eq!(input(&app), "search kind:door.*");
     send(&mut app, [key(KeyCode::Esc)]);
@@ -505,7 +578,11 @@ fn the_command_line_acknowledges_searches_remembers_and_rejects_nonsense() {
         other => panic!("the command line closed: {other:?}"),
     };
     assert!(send(&mut app, command("frobnicate now")).is_empty());
-    assert!(error(&app).starts_with("unknown command `frobnicate`"), "{}", error(&app));
+    assert!(
+        error(&app).starts_with("unknown command `frobnicate`"),
+        "{}",
+        error(&app)
+    );
     assert_eq!(input(&app), "frobnicate now");
     send(&mut app, [key(KeyCode::Esc)]);
     assert!(send(&mut app, command("ack a-999999 whatever")).is_empty());
@@ -543,23 +620,48 @@ fn with_new_critical(snapshot: &Snapshot, id: &str) -> Snapshot {
 fn the_bell_rings_once_per_new_critical_alarm_and_never_when_quiet() {
     let desk = ui_fixture::desk_with(AlarmConfig::default());
     let taken = Snapshot::take(&desk.engine, statuses(), now());
-    assert!(taken.alarms.iter().any(|a| a.priority == Priority::Critical && !a.acknowledged()));
+    assert!(
+        taken
+            .alarms
+            .iter()
+            .any(|a| a.priority == Priority::Critical && !a.acknowledged())
+    );
     let bells = |effects: Vec<Effect>| effects.iter().filter(|e| **e == Effect::Bell).count();
 
     let mut app = App::new(Default::default(), Default::default(), now());
     // Several critical alarms at once: one bell, not one each.
-    assert_eq!(bells(send(&mut app, [Msg::Snapshot(Box::new(taken.clone()))])), 1);
+    assert_eq!(
+        bells(send(&mut app, [Msg::Snapshot(Box::new(taken.clone()))])),
+        1
+    );
     // The same alarms again (a status change, a retrigger): silence.
-    assert_eq!(bells(send(&mut app, [Msg::Snapshot(Box::new(taken.clone()))])), 0);
+    assert_eq!(
+        bells(send(&mut app, [Msg::Snapshot(Box::new(taken.clone()))])),
+        0
+    );
     let newer = with_new_critical(&taken, "a-900001");
-    assert_eq!(bells(send(&mut app, [Msg::Snapshot(Box::new(newer.clone()))])), 1);
-    assert_eq!(bells(send(&mut app, [Msg::Snapshot(Box::new(newer.clone()))])), 0);
+    assert_eq!(
+        bells(send(&mut app, [Msg::Snapshot(Box::new(newer.clone()))])),
+        1
+    );
+    assert_eq!(
+        bells(send(&mut app, [Msg::Snapshot(Box::new(newer.clone()))])),
+        0
+    );
 
     let mut quiet = App::new(Default::default(), Default::default(), now());
     quiet.quiet = true;
-    assert_eq!(bells(send(&mut quiet, [Msg::Snapshot(Box::new(taken.clone()))])), 0);
     assert_eq!(
-        bells(send(&mut quiet, [Msg::Snapshot(Box::new(with_new_critical(&taken, "a-900002")))])),
+        bells(send(&mut quiet, [Msg::Snapshot(Box::new(taken.clone()))])),
+        0
+    );
+    assert_eq!(
+        bells(send(
+            &mut quiet,
+            [Msg::Snapshot(Box::new(with_new_critical(
+                &taken, "a-900002"
+            )))]
+        )),
         0
     );
 }

@@ -102,6 +102,16 @@ impl LiveEvents {
         self.events.get(self.selected)
     }
 
+    /// How many events (oldest first) the list shows. Frozen, the view stays as it
+    /// was: arrivals since wait behind the "N new" count instead of pushing rows down.
+    pub fn visible(&self) -> usize {
+        if self.following {
+            self.events.len()
+        } else {
+            self.events.len().saturating_sub(self.new_while_frozen)
+        }
+    }
+
     fn freeze(&mut self) {
         if self.following {
             self.following = false;
@@ -123,7 +133,10 @@ impl LiveEvents {
         self.freeze();
         // On screen, "down" is older when the newest is at the top.
         let delta = if self.newest_first { -delta } else { delta };
-        let last = self.events.len() as isize - 1;
+        let last = self.visible() as isize - 1;
+        if last < 0 {
+            return;
+        }
         self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
     }
 }

@@ -166,9 +166,7 @@ pub fn ctrl(c: char) -> Msg {
 
 /// Feed every message, collecting the effects in order.
 pub fn send(app: &mut App, msgs: impl IntoIterator<Item = Msg>) -> Vec<app::Effect> {
-    msgs.into_iter()
-        .flat_map(|m| app::update(app, m))
-        .collect()
+    msgs.into_iter().flat_map(|m| app::update(app, m)).collect()
 }
 
 /// Type `text` one key at a time.
