@@ -626,12 +626,15 @@ impl AlarmEngine {
     /// `escalate_after` escalate.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<AlarmChange> {
         let mut changes = Vec::new();
-        let due: Vec<Outage> = self
+        let mut due: Vec<Outage> = self
             .outages
             .values()
             .filter(|o| now - o.since > self.config.offline_grace)
             .cloned()
             .collect();
+        // Alarm ids are handed out in this order: make it the outages' order, not the
+        // hash map's, so the same history always yields the same ids.
+        due.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.event.id.cmp(&b.event.id)));
         for o in due {
             self.raise_outage(&o, &mut changes);
             if let Some(c) = &o.event.controller {

@@ -102,6 +102,16 @@ impl LiveEvents {
         self.events.get(self.selected)
     }
 
+    /// How many events (oldest first) the list shows. Frozen, the view stays as it
+    /// was: arrivals since wait behind the "N new" count instead of pushing rows down.
+    pub fn visible(&self) -> usize {
+        if self.following {
+            self.events.len()
+        } else {
+            self.events.len().saturating_sub(self.new_while_frozen)
+        }
+    }
+
     fn freeze(&mut self) {
         if self.following {
             self.following = false;
@@ -123,7 +133,10 @@ impl LiveEvents {
         self.freeze();
         // On screen, "down" is older when the newest is at the top.
         let delta = if self.newest_first { -delta } else { delta };
-        let last = self.events.len() as isize - 1;
+        let last = self.visible() as isize - 1;
+        if last < 0 {
+            return;
+        }
         self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
     }
 }
@@ -143,6 +156,9 @@ pub struct SearchState {
     pub generation: u64,
     pub selected: usize,
     pub done: bool,
+    /// `G` was pressed: keep fetching pages and keep the selection on the last row
+    /// until the store has no more (or the operator moves).
+    pub to_end: bool,
 }
 
 /// A simple selection over a list the snapshot provides.
@@ -361,10 +377,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.live.push(events);
             Vec::new()
         }
-        Msg::SearchPage { generation, result } => {
-            on_search_page(app, generation, result);
-            Vec::new()
-        }
+        Msg::SearchPage { generation, result } => on_search_page(app, generation, result),
         Msg::Acked(result) => {
             app.message = Some(match result {
                 Ok(text) | Err(text) => text,
@@ -415,11 +428,11 @@ fn on_search_page(
     app: &mut App,
     generation: u64,
     result: Result<(Vec<(EventKey, Event)>, Option<EventKey>), String>,
-) {
+) -> Vec<Effect> {
     let s = &mut app.search;
     // Latest wins: a page of an older query is dropped.
     if generation != s.generation {
-        return;
+        return Vec::new();
     }
     s.loading = false;
     match result {
@@ -427,9 +440,20 @@ fn on_search_page(
             s.results.extend(page);
             s.done = next.is_none();
             s.next = next;
+            if s.to_end {
+                s.selected = s.results.len().saturating_sub(1);
+                if s.next.is_some() {
+                    return more_results(app, usize::MAX);
+                }
+                s.to_end = false;
+            }
         }
-        Err(e) => s.error = Some(e),
+        Err(e) => {
+            s.error = Some(e);
+            s.to_end = false;
+        }
     }
+    Vec::new()
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
@@ -542,7 +566,7 @@ fn move_selection(app: &mut App, delta: isize) {
     move_selection_in(app, pane, delta);
 }
 
-fn move_selection_in(app: &mut App, pane: Pane, delta: isize) -> () {
+fn move_selection_in(app: &mut App, pane: Pane, delta: isize) {
     match pane {
         Pane::Events => app.live.move_by(delta),
         Pane::Alarms => app.alarms.move_by(delta, app.snapshot.alarms.len()),
@@ -555,6 +579,7 @@ fn move_selection_in(app: &mut App, pane: Pane, delta: isize) -> () {
             .move_by(delta, app.snapshot.controllers.len()),
         Pane::Search => {
             let s = &mut app.search;
+            s.to_end = false;
             if s.results.is_empty() {
                 return;
             }
@@ -573,6 +598,7 @@ fn move_to_bottom(app: &mut App) -> Vec<Effect> {
         }
         Pane::Search => {
             move_selection(app, isize::MAX / 2);
+            app.search.to_end = app.search.next.is_some();
             more_results(app, usize::MAX)
         }
         _ => {
@@ -728,6 +754,7 @@ pub fn run_search(app: &mut App) -> Vec<Effect> {
     s.selected = 0;
     s.next = None;
     s.done = false;
+    s.to_end = false;
     s.loading = true;
     vec![Effect::Search {
         generation: s.generation,

@@ -181,7 +181,15 @@ pub async fn run(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },
-            Some(msg) = effects_rx.recv() => msgs.push(msg),
+            Some(msg) = effects_rx.recv() => {
+                // An acknowledgement changes the alarms without a commit, so the
+                // engine's change signal stays quiet: look again ourselves.
+                let acked = matches!(msg, Msg::Acked(_));
+                msgs.push(msg);
+                if acked {
+                    msgs.push(Msg::Snapshot(Box::new(take_snapshot(&engine, &board))));
+                }
+            }
             n = feed.recv_many(&mut batch, 64) => {
                 if n > 0 {
                     msgs.push(Msg::Events(batch.drain(..).flatten().collect()));

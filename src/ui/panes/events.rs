@@ -45,7 +45,7 @@ pub fn widths(wide: bool) -> Vec<Constraint> {
 pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
     let live = &app.live;
     let height = super::inner_height(area);
-    let len = live.events.len();
+    let len = live.visible();
     let wide = area.width >= 120;
     // Display order: row 0 is the newest when newest_first.
     let to_index = |row: usize| if live.newest_first { len - 1 - row } else { row };

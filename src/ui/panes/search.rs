@@ -39,7 +39,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
     } else {
         format!("{}+ results", s.results.len())
     };
-    let block = block.title(Span::styled(format!(" {status} "), t.style(Role::Muted)));
+    let block = if status.is_empty() {
+        block
+    } else {
+        block.title(Span::styled(format!(" {status} "), t.style(Role::Muted)))
+    };
     let height = super::inner_height(results);
     let start = super::window_start(s.selected, s.results.len(), height);
     let wide = results.width >= 120;
