@@ -180,6 +180,8 @@ struct Stats {
     answers: HashMap<u16, usize>,
     /// The latest lower bound (`since` or `between[0]`) of an answered `/events/list`.
     newest_query_start: Option<DateTime<Utc>>,
+    /// Every `since` of an answered `/events/list`.
+    since: HashSet<DateTime<Utc>>,
 }
 
 struct Inner {
@@ -317,6 +319,13 @@ impl SeamSimHandle {
     /// from there, it has committed everything before it.
     pub fn newest_query_start(&self) -> Option<DateTime<Utc>> {
         self.inner.stats.lock().unwrap().newest_query_start
+    }
+
+    /// Whether an `/events/list` with exactly this `since` was answered. A client whose
+    /// cursor is the newest `created_at` asks from there (minus its overlap) only
+    /// after committing it.
+    pub fn answered_since(&self, since: DateTime<Utc>) -> bool {
+        self.inner.stats.lock().unwrap().since.contains(&since)
     }
 
     /// `(device_id, door name)` of every simulated lock.
@@ -592,6 +601,9 @@ async fn list_events(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
         let mut stats = inner.stats.lock().unwrap();
         if stats.newest_query_start.is_none_or(|t| q.after > t) {
             stats.newest_query_start = Some(q.after);
+        }
+        if q.before.is_none() {
+            stats.since.insert(q.after);
         }
     }
     let non_empty = !page.is_empty();
