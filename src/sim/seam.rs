@@ -180,8 +180,8 @@ struct Stats {
     answers: HashMap<u16, usize>,
     /// The latest lower bound (`since` or `between[0]`) of an answered `/events/list`.
     newest_query_start: Option<DateTime<Utc>>,
-    /// Every `since` of an answered `/events/list`.
-    since: HashSet<DateTime<Utc>>,
+    /// Every `since` of an answered `/events/list`, with when it was answered.
+    since: HashMap<DateTime<Utc>, Vec<DateTime<Utc>>>,
 }
 
 struct Inner {
@@ -321,11 +321,18 @@ impl SeamSimHandle {
         self.inner.stats.lock().unwrap().newest_query_start
     }
 
-    /// Whether an `/events/list` with exactly this `since` was answered. A client whose
-    /// cursor is the newest `created_at` asks from there (minus its overlap) only
-    /// after committing it.
-    pub fn answered_since(&self, since: DateTime<Utc>) -> bool {
-        self.inner.stats.lock().unwrap().since.contains(&since)
+    /// When `/events/list` queries with exactly this `since` were answered, oldest
+    /// first. A client whose cursor is the newest `created_at` asks from there (minus
+    /// its overlap) only after committing it.
+    pub fn answered_since(&self, since: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let stats = self.inner.stats.lock().unwrap();
+        stats.since.get(&since).cloned().unwrap_or_default()
+    }
+
+    /// When the last event generated so far becomes listable (`visibility_lag`).
+    pub fn all_visible_at(&self) -> Option<DateTime<Utc>> {
+        let ledger = self.inner.ledger.lock().unwrap();
+        ledger.iter().map(|e| e.visible).max()
     }
 
     /// `(device_id, door name)` of every simulated lock.
@@ -603,7 +610,7 @@ async fn list_events(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
             stats.newest_query_start = Some(q.after);
         }
         if q.before.is_none() {
-            stats.since.insert(q.after);
+            stats.since.entry(q.after).or_default().push(now);
         }
     }
     let non_empty = !page.is_empty();
