@@ -74,12 +74,20 @@ pub struct SourceConfig {
     pub topics: Option<Vec<String>>,
     /// PDK: Engine.IO protocol revision (4, or 3 for the legacy raw-WebSocket form).
     pub engine_io: Option<u8>,
+    /// `false`: receive this source's webhooks only, never poll its API (no API token at
+    /// hand). Needs `[webhooks]`. Default `true`.
+    pub poll: Option<bool>,
+    /// Polled sources: how far before the saved cursor each poll reads again, to
+    /// catch events the vendor stored late or stamped by a clock behind ours.
+    pub overlap: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhooksConfig {
     pub listen: String,
+    /// Largest request body accepted, in bytes (default 256 KiB); larger ones get 413.
+    pub max_body: Option<usize>,
 }
 
 /// A config problem, with where it is and how to fix it.
@@ -201,12 +209,26 @@ impl SourceConfig {
         })
     }
 
+    /// Whether this source polls its vendor's API (else it only receives webhooks).
+    pub fn polls(&self) -> bool {
+        self.poll.unwrap_or(true)
+    }
+
     pub fn poll_interval(&self) -> Duration {
         self.poll_interval
             .as_ref()
             .and_then(|s| parse_duration(s.get_ref()))
             .and_then(|d| d.to_std().ok())
             .unwrap_or(Duration::from_secs(5))
+    }
+
+    /// [`SourceConfig::overlap`], or the vendor's `default` when not set.
+    pub fn overlap(&self, default: Duration) -> Duration {
+        self.overlap
+            .as_ref()
+            .and_then(|s| parse_duration(s.get_ref()))
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or(default)
     }
 
     /// History fetched by a new source with no cursor (default 24 h).
@@ -324,6 +346,7 @@ impl Config {
             for (key, value) in [
                 ("poll_interval", &s.poll_interval),
                 ("backfill", &s.backfill),
+                ("overlap", &s.overlap),
             ] {
                 if let Some(v) = value
                     && parse_duration(v.get_ref()).is_none()
@@ -345,6 +368,23 @@ impl Config {
                     name_line,
                     format!("engine_io = {e}: use 4 (default) or 3"),
                 ));
+            }
+            if !s.polls() {
+                let why = if config.webhooks.is_none() {
+                    Some(
+                        "there is no `[webhooks]` section with `listen = \"127.0.0.1:8787\"` to receive them",
+                    )
+                } else if s.vendor() == Vendor::Pdk {
+                    Some("doorwatch has no PDK webhook route (PDK documents no webhook signature)")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(err(
+                        name_line,
+                        format!("source `{name}` has `poll = false` (webhooks only), but {why}"),
+                    ));
+                }
             }
             if !private && let Some((key, v)) = s.inline_secrets().next() {
                 return Err(err(
@@ -559,6 +599,31 @@ listen = "127.0.0.1:8787"
         assert!(e.message.contains("no such rule"), "{e}");
         let e = error("[alarms.rules.tamper]\npriority = \"urgent\"\n");
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn webhook_only_sources_need_a_receiver() {
+        let only = "[[source]]\nname = \"a\"\nvendor = \"seam\"\npoll = false\n";
+        let e = error(only);
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("[webhooks]"), "{e}");
+        let c = Config::parse(
+            &format!("{only}\n[webhooks]\nlisten = \"127.0.0.1:0\"\nmax_body = 1024\n"),
+            None,
+            false,
+        )
+        .unwrap();
+        assert!(!c.sources[0].get_ref().polls());
+        assert_eq!(c.webhooks.unwrap().max_body, Some(1024));
+        let e = error(
+            "[[source]]\nname = \"p\"\nvendor = \"pdk\"\npoll = false\n[webhooks]\nlisten = \"127.0.0.1:0\"\n",
+        );
+        assert!(e.message.contains("PDK"), "{e}");
+        assert!(
+            Config::parse(GOOD, None, false).unwrap().sources[0]
+                .get_ref()
+                .polls()
+        );
     }
 
     #[test]

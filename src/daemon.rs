@@ -91,6 +91,16 @@ impl Live {
         })
     }
 
+    /// The engine, for readers (the console).
+    pub fn engine(&self) -> runtime::SharedEngine {
+        self.engine.engine()
+    }
+
+    /// Wakes when the engine's state or alarms changed.
+    pub fn engine_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.engine.changes()
+    }
+
     /// Stop every source, wait for in-flight commits, and hand the engine back.
     pub async fn shutdown(self) -> anyhow::Result<Engine> {
         self.cancel.cancel();
@@ -107,7 +117,7 @@ impl Live {
 }
 
 /// Wait for SIGTERM, SIGINT (or Ctrl-C), or `exit_after`.
-async fn stop_signal(exit_after: Option<Duration>) -> &'static str {
+pub async fn stop_signal(exit_after: Option<Duration>) -> &'static str {
     let after = async {
         match exit_after {
             Some(d) => tokio::time::sleep(d).await,
@@ -155,8 +165,16 @@ pub fn status_lines(board: &StatusBoard) -> Vec<String> {
                 (LinkState::Failed | LinkState::BackingOff, Some(r)) => format!(" ({r})"),
                 _ => String::new(),
             };
+            let webhooks = if s.webhooks_accepted + s.webhooks_rejected > 0 {
+                format!(
+                    "; webhooks accepted {}, rejected {}",
+                    s.webhooks_accepted, s.webhooks_rejected
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{} [{}]: {}{reason}; stored {}, duplicates {}, quarantined {}, last event {last}",
+                "{} [{}]: {}{reason}; stored {}, duplicates {}, quarantined {}, last event {last}{webhooks}",
                 s.name,
                 s.vendor,
                 s.state.label(),

@@ -13,3 +13,4 @@ pub mod sim;
 pub mod sources;
 pub mod state;
 pub mod store;
+pub mod ui;

@@ -24,6 +24,16 @@ struct Cli {
     /// Where the store and logs live (overrides the config's data_dir).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Console: hide acknowledgements and the command line.
+    #[arg(long, global = true)]
+    read_only: bool,
+    /// Console: no bell, no blinking.
+    #[arg(long, global = true)]
+    quiet: bool,
+    /// Console theme: dark, light, high-contrast, colorblind, ansi16, no-color, or a
+    /// file name in the config dir's themes/.
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -82,6 +92,30 @@ enum Command {
     /// Run every configured source headless into the store (logs in the data dir).
     Daemon {
         /// Stop after this long (e.g. 30s, 5m), with the store flushed.
+        #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
+        exit_after: Option<std::time::Duration>,
+    },
+    /// Run the vendor simulators on loopback and print their URLs.
+    Simulate {
+        /// Which simulators (comma list; default all).
+        #[arg(long, value_delimiter = ',', value_parser = parse_vendor)]
+        vendors: Vec<Vendor>,
+        /// First port; the others follow (kisi, pdk, seam, doorflow). Default: free ports.
+        #[arg(long, value_name = "N")]
+        port_base: Option<u16>,
+        /// Activity per simulator, about events per second.
+        #[arg(long, value_name = "R", default_value_t = 0.5)]
+        rate: f64,
+        /// Write a ready config pointing doorwatch at the simulators (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        config_out: Option<PathBuf>,
+        /// Stop after this long (default: until Ctrl-C / SIGTERM).
+        #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
+        exit_after: Option<std::time::Duration>,
+    },
+    /// The demo: built-in simulators for every vendor and doorwatch watching them.
+    Demo {
+        /// Stop after this long (default: until Ctrl-C / SIGTERM).
         #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
         exit_after: Option<std::time::Duration>,
     },
@@ -184,15 +218,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .as_ref()
         .map_or_else(|| Config::default().operator(), Config::operator);
     let stdout = std::io::stdout();
+    let flags = cli::console::ConsoleFlags {
+        demo: false,
+        read_only: cli.read_only,
+        quiet: cli.quiet,
+        theme: cli.theme.clone(),
+    };
     match cli.command {
-        None => {
-            // The console is not built yet: say what is there instead.
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!(
-                "\nThe console (and its demo) is not part of this build yet; the commands above work today."
-            );
-            Ok(())
+        // Until the console lands, both run the live feed (one line per event).
+        None => match config {
+            None => run_demo(&data_dir, None, flags),
+            Some(config) => {
+                let engine = Engine::open(&data_dir, alarm_config)?;
+                let rt = tokio::runtime::Runtime::new()?;
+                rt.block_on(cli::console::run(
+                    &config,
+                    engine,
+                    &data_dir,
+                    flags,
+                    "doorwatch: live feed (Ctrl-C to stop)",
+                    None,
+                ))
+            }
+        },
+        Some(Command::Demo { exit_after }) => run_demo(&data_dir, exit_after, flags),
+        Some(Command::Simulate {
+            vendors,
+            port_base,
+            rate,
+            config_out,
+            exit_after,
+        }) => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(cli::demo::simulate(
+                vendors,
+                port_base,
+                rate,
+                config_out.as_deref(),
+                exit_after,
+            ))
         }
         Some(Command::Import {
             vendor,
@@ -317,6 +381,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_demo(
+    data_dir: &Path,
+    exit_after: Option<std::time::Duration>,
+    flags: cli::console::ConsoleFlags,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(cli::demo::demo(data_dir, exit_after, flags))
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,10 @@
 //! The command-line commands other than the console. Each returns `anyhow::Result`;
 //! `main` prints one clear line for an error and exits non-zero.
 
+pub mod console;
+pub mod demo;
 pub mod export;
+pub mod feed;
 pub mod import;
 pub mod search;
 

@@ -200,6 +200,8 @@ struct Inner {
     limits: Mutex<Limits>,
     locks: Mutex<HashMap<usize, LockState>>,
     started: DateTime<Utc>,
+    /// Requests that passed auth, faults and limits (tests watch progress with it).
+    served: AtomicU64,
 }
 
 /// Starts simulators; see [`KisiSim::start`].
@@ -231,6 +233,7 @@ impl KisiSim {
             limits: Mutex::new(Limits::default()),
             locks: Mutex::new(locks),
             started,
+            served: AtomicU64::new(0),
             opts,
         });
 
@@ -318,6 +321,11 @@ impl KisiSimHandle {
             .filter(|e| e.at >= start && e.at < end)
             .map(|e| e.event.clone())
             .collect()
+    }
+
+    /// Requests answered by an endpoint so far (not the 401s, 429s and fault 500s).
+    pub fn requests_served(&self) -> u64 {
+        self.inner.served.load(Ordering::SeqCst)
     }
 
     /// When the simulator started, by its clock.
@@ -412,6 +420,7 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
         }
         q.push_back(now);
     }
+    inner.served.fetch_add(1, Ordering::SeqCst);
     next.run(req).await
 }
 

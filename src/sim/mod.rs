@@ -4,4 +4,5 @@
 pub mod doorflow;
 pub mod history;
 pub mod kisi;
+pub mod launch;
 pub mod seam;

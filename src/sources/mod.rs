@@ -21,6 +21,9 @@ use serde_json::Value;
 
 /// Start a configured source's task.
 pub fn spawn(ctx: runtime::SourceCtx) -> tokio::task::JoinHandle<()> {
+    if !ctx.config.polls() {
+        return tokio::spawn(webhook::webhook_only(ctx));
+    }
     match ctx.vendor() {
         Vendor::Kisi => tokio::spawn(kisi::live::run(ctx)),
         Vendor::Pdk => tokio::spawn(pdk::live::run(ctx)),

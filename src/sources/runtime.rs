@@ -64,6 +64,10 @@ pub struct SourceStatus {
     pub duplicates: u64,
     pub quarantined: u64,
     pub changed_at: DateTime<Utc>,
+    /// Webhook deliveries verified and committed.
+    pub webhooks_accepted: u64,
+    /// Webhook deliveries refused (bad or missing signature, stale, too large, no secret).
+    pub webhooks_rejected: u64,
 }
 
 /// Every source's status, shared between the source tasks and whoever displays them.
@@ -101,6 +105,8 @@ impl StatusBoard {
             duplicates: 0,
             quarantined: 0,
             changed_at: Utc::now(),
+            webhooks_accepted: 0,
+            webhooks_rejected: 0,
         };
         self.lock().insert(name.to_string(), status);
         self.bump();
@@ -112,6 +118,15 @@ impl StatusBoard {
 
     pub fn get(&self, name: &str) -> Option<SourceStatus> {
         self.lock().get(name).cloned()
+    }
+
+    /// A handle for a source registered earlier (the webhook receiver counts its
+    /// deliveries on the entry the source's own task registered).
+    pub fn handle(&self, name: &str) -> Option<StatusHandle> {
+        self.lock().contains_key(name).then(|| StatusHandle {
+            board: self.clone(),
+            name: name.to_string(),
+        })
     }
 
     /// All sources, by name.
@@ -169,6 +184,27 @@ impl StatusHandle {
                 s.retry_at = None;
             });
         }
+    }
+
+    /// Live with a note (`webhooks only`), unless something already failed the source:
+    /// a failure set first (no webhook secret) must stay visible.
+    pub fn live_unless_failed(&self, note: impl Into<String>) {
+        let note = note.into();
+        self.board.update(&self.name, |s| {
+            if s.state != LinkState::Failed {
+                s.state = LinkState::Live;
+                s.reason = Some(note);
+                s.retry_at = None;
+            }
+        });
+    }
+
+    pub fn webhook_accepted(&self) {
+        self.board.update(&self.name, |s| s.webhooks_accepted += 1);
+    }
+
+    pub fn webhook_rejected(&self) {
+        self.board.update(&self.name, |s| s.webhooks_rejected += 1);
     }
 
     pub fn backing_off(&self, reason: impl Into<String>, wait: Duration) {
@@ -277,16 +313,42 @@ impl Sink {
     }
 }
 
-/// The engine thread; `join` gives the engine back once every [`Sink`] is dropped.
+/// The engine, shared between its thread (commits, ticks) and readers such as the
+/// console (state, alarms, search, acks). Lock it briefly: commits wait meanwhile.
+pub type SharedEngine = Arc<Mutex<Engine>>;
+
+/// Lock the shared engine, surviving a panicked holder (the engine's own state is
+/// updated in steps that leave it consistent between events).
+pub fn lock_engine(engine: &SharedEngine) -> std::sync::MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The engine thread; `join` gives the engine back once every [`Sink`] is dropped
+/// and no reader holds it any more.
 pub struct EngineThread {
-    handle: std::thread::JoinHandle<Engine>,
+    handle: std::thread::JoinHandle<()>,
+    engine: SharedEngine,
+    changed: watch::Receiver<u64>,
 }
 
 impl EngineThread {
+    pub fn engine(&self) -> SharedEngine {
+        self.engine.clone()
+    }
+
+    /// Bumped whenever the engine's state or alarms may have changed (a commit, a
+    /// listing, an alarm tick that changed something): readers redraw on it.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
+    }
+
     pub fn join(self) -> anyhow::Result<Engine> {
         self.handle
             .join()
-            .map_err(|_| anyhow::anyhow!("the engine thread panicked"))
+            .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+        let engine = Arc::try_unwrap(self.engine)
+            .map_err(|_| anyhow::anyhow!("the engine is still in use by a reader"))?;
+        Ok(engine.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -295,12 +357,17 @@ impl EngineThread {
 const TICK: Duration = Duration::from_secs(1);
 
 /// Move the engine onto its own thread (sled calls block) and return the sink that
-/// feeds it. `on_commit` sees every batch's stored events after they are folded.
+/// feeds it. `on_commit` sees every batch's stored events after they are folded,
+/// with the engine still locked.
 pub fn spawn_engine(
-    mut engine: Engine,
+    engine: Engine,
     on_commit: impl Fn(&Engine, &[Event]) + Send + 'static,
 ) -> (Sink, EngineThread) {
     let (tx, rx) = mpsc::channel::<Command>();
+    let shared: SharedEngine = Arc::new(Mutex::new(engine));
+    let engine = shared.clone();
+    let (changed_tx, changed) = watch::channel(0u64);
+    let bump = move || changed_tx.send_modify(|v| *v += 1);
     let handle = std::thread::Builder::new()
         .name("doorwatch-engine".into())
         .spawn(move || {
@@ -308,10 +375,13 @@ pub fn spawn_engine(
                 match rx.recv_timeout(TICK) {
                     Ok(Command::Commit(batch, reply)) => {
                         let newest = batch.events.iter().map(|e| e.occurred_at).max();
-                        let result = engine.ingest(batch, Utc::now());
-                        let answer = match result {
+                        let mut engine = lock_engine(&engine);
+                        let answer = match engine.ingest(batch, Utc::now()) {
                             Ok(r) => {
                                 on_commit(&engine, &r.stored);
+                                if !r.stored.is_empty() || r.quarantined > 0 {
+                                    bump();
+                                }
                                 Ok(CommitReport {
                                     stored: r.stored.len(),
                                     duplicates: r.duplicates,
@@ -324,30 +394,43 @@ pub fn spawn_engine(
                                 Err(format!("{e:#}"))
                             }
                         };
+                        drop(engine);
                         let _ = reply.send(answer);
                     }
                     Ok(Command::SaveCredential(source, value, reply)) => {
-                        let r = engine
+                        let r = lock_engine(&engine)
                             .store()
                             .set_credential(&source, &value)
                             .map_err(|e| e.to_string());
                         let _ = reply.send(r);
                     }
                     Ok(Command::Inventory(source, vendor, inventory)) => {
-                        engine.apply_inventory(&source, vendor, &inventory);
+                        let changes =
+                            lock_engine(&engine).apply_inventory(&source, vendor, &inventory);
+                        if !changes.is_empty() {
+                            bump();
+                        }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if let Err(e) = engine.tick(Utc::now()) {
-                            tracing::error!("alarm tick failed: {e:#}");
+                        match lock_engine(&engine).tick(Utc::now()) {
+                            Ok(changes) if !changes.is_empty() => bump(),
+                            Ok(_) => {}
+                            Err(e) => tracing::error!("alarm tick failed: {e:#}"),
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
-            engine
         })
         .expect("spawn the engine thread");
-    (Sink { tx }, EngineThread { handle })
+    (
+        Sink { tx },
+        EngineThread {
+            handle,
+            engine: shared,
+            changed,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------
@@ -705,6 +788,27 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         h.failed("token rejected — set KISI_API_KEY");
         h.stopped();
+        assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
+    }
+
+    #[test]
+    fn webhook_counts_land_on_the_existing_entry() {
+        let board = StatusBoard::new();
+        assert!(board.handle("hq").is_none());
+        let own = board.register("hq", Vendor::Seam);
+        own.live_unless_failed("webhooks only");
+        let hooks = board.handle("hq").unwrap();
+        hooks.webhook_accepted();
+        hooks.webhook_rejected();
+        hooks.webhook_rejected();
+        let s = board.get("hq").unwrap();
+        assert_eq!((s.webhooks_accepted, s.webhooks_rejected), (1, 2));
+        assert_eq!(
+            (s.state, s.reason.as_deref()),
+            (LinkState::Live, Some("webhooks only"))
+        );
+        hooks.failed("no webhook secret — set SEAM_WEBHOOK_SECRET");
+        own.live_unless_failed("webhooks only");
         assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
     }
 }

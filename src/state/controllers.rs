@@ -169,6 +169,28 @@ impl Controller {
     }
 
     /// Returns whether the link state changed (not merely re-reported).
+    /// Fold a vendor listing's view of this controller, read at `stamp.at`.
+    pub(crate) fn apply_report(
+        &mut self,
+        r: &super::inventory::ControllerReport,
+        stamp: &Stamp,
+    ) -> bool {
+        let mut changed = false;
+        if let Some(name) = &r.name {
+            changed |= self.name.offer(Some(name.clone()), stamp);
+        }
+        if let Some(online) = r.online {
+            let link = if online { Link::Online } else { Link::Offline };
+            changed |= self.set_link(link, stamp);
+        }
+        changed
+    }
+
+    /// Note that `door` sits behind this controller.
+    pub(crate) fn add_door(&mut self, door: &str) -> bool {
+        self.doors.insert(door.to_string())
+    }
+
     fn set_link(&mut self, link: Link, stamp: &Stamp) -> bool {
         let changed = self.link.offer(link, stamp);
         if changed {

@@ -290,6 +290,44 @@ impl Door {
         changed
     }
 
+    /// Fold a vendor listing's view of this door, read at `stamp.at`.
+    pub(crate) fn apply_report(
+        &mut self,
+        r: &super::inventory::DoorReport,
+        stamp: &Stamp,
+    ) -> bool {
+        let mut changed = false;
+        if let Some(name) = &r.name {
+            changed |= self.name.offer(Some(name.clone()), stamp);
+        }
+        if let Some(site) = &r.site {
+            changed |= self.site_id.offer(Some(site.id.clone()), stamp);
+            if let Some(name) = &site.name {
+                changed |= self.site_name.offer(Some(name.clone()), stamp);
+            }
+        }
+        for c in &r.controllers {
+            changed |= self.controllers.insert(c.clone());
+        }
+        if let Some(locked) = r.locked {
+            let lock = if locked {
+                LockState::Locked
+            } else {
+                LockState::Unlocked
+            };
+            changed |= self.lock.offer(lock, stamp);
+        }
+        if let Some(open) = r.open {
+            let position = if open {
+                Position::Open
+            } else {
+                Position::Closed
+            };
+            changed |= self.position.offer(position, stamp);
+        }
+        changed
+    }
+
     fn note_refs(&mut self, e: &Event, stamp: &Stamp) -> bool {
         let mut changed = false;
         if let Some(name) = e.door.as_ref().and_then(|d| d.name.clone()) {

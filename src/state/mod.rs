@@ -124,8 +124,49 @@ impl LiveState {
         vendor: crate::model::Vendor,
         inventory: &inventory::Inventory,
     ) -> Changes {
-        let _ = (source, vendor, inventory);
-        Changes::default()
+        // A reading loses to an event of the same millisecond: the event is the
+        // more specific news.
+        let stamp = stamp::Stamp {
+            at: inventory.at,
+            event: String::new(),
+        };
+        let mut changes = Changes::default();
+        for r in &inventory.controllers {
+            let key = ControllerKey::new(source, &r.id);
+            let controller = self
+                .controllers
+                .entry(key.clone())
+                .or_insert_with(|| Controller::new(key.clone(), vendor));
+            let link_before = controller.link();
+            if controller.apply_report(r, &stamp) {
+                changes.controllers.insert(key.clone());
+            }
+            if controller.link() != link_before {
+                let doors = controller.door_ids().iter();
+                changes.doors.extend(doors.map(|id| DoorKey::new(source, id)));
+            }
+        }
+        for r in &inventory.doors {
+            let key = DoorKey::new(source, &r.id);
+            let door = self
+                .doors
+                .entry(key.clone())
+                .or_insert_with(|| Door::new(key.clone(), vendor));
+            if door.apply_report(r, &stamp) {
+                changes.doors.insert(key.clone());
+            }
+            for c in &r.controllers {
+                let ckey = ControllerKey::new(source, c);
+                let controller = self
+                    .controllers
+                    .entry(ckey.clone())
+                    .or_insert_with(|| Controller::new(ckey.clone(), vendor));
+                if controller.add_door(&r.id) {
+                    changes.controllers.insert(ckey);
+                }
+            }
+        }
+        changes
     }
 
     fn apply_to_controller(&mut self, e: &Event, r: &Ref, changes: &mut Changes) {

@@ -544,3 +544,62 @@ fn fixtures_fold_the_same_in_any_order_and_twice() {
     }
     assert_eq!(again, forward);
 }
+
+mod inventory {
+    use super::*;
+    use crate::state::inventory::{ControllerReport, DoorReport, Inventory};
+
+    fn listing(at: chrono::DateTime<chrono::Utc>, locked: bool, online: bool) -> Inventory {
+        Inventory {
+            at,
+            doors: vec![DoorReport {
+                id: "d1".into(),
+                name: Some("Server Room".into()),
+                site: Some(Ref::new("s1", Some("HQ"))),
+                controllers: vec!["cn1".into()],
+                locked: Some(locked),
+                open: Some(false),
+            }],
+            controllers: vec![ControllerReport {
+                id: "cn1".into(),
+                name: Some("Panel 1".into()),
+                online: Some(online),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_listing_names_doors_and_sets_status() {
+        let mut s = LiveState::new();
+        let at = ev(K::DoorOpened, 0).occurred_at;
+        let changes = s.apply_inventory("src", Vendor::Pdk, &listing(at, true, true));
+        let key = DoorKey::new("src", "d1");
+        assert!(changes.doors.contains(&key));
+        let door = s.door(&key).unwrap();
+        assert_eq!(door.name(), Some("Server Room"));
+        assert_eq!((door.lock(), door.position()), (LockState::Locked, Position::Closed));
+        let c = s.controller(&ControllerKey::new("src", "cn1")).unwrap();
+        assert_eq!((c.name(), c.link()), (Some("Panel 1"), Link::Online));
+        assert!(c.door_ids().contains("d1"));
+        // The same listing again changes nothing.
+        assert!(s.apply_inventory("src", Vendor::Pdk, &listing(at, true, true)).is_empty());
+    }
+
+    #[test]
+    fn a_listing_never_rolls_back_a_newer_event() {
+        let mut s = LiveState::new();
+        // The door was unlocked at +10 s; a listing read at +5 s said locked.
+        s.apply(&ev(K::DoorUnlocked, 10));
+        let older = ev(K::DoorOpened, 5).occurred_at;
+        s.apply_inventory("src", Vendor::Pdk, &listing(older, true, false));
+        let door = s.door(&DoorKey::new("src", "d1")).unwrap();
+        assert_eq!(door.lock(), LockState::Unlocked);
+        // A listing read later wins over the event.
+        let newer = ev(K::DoorOpened, 20).occurred_at;
+        s.apply_inventory("src", Vendor::Pdk, &listing(newer, true, false));
+        let door = s.door(&DoorKey::new("src", "d1")).unwrap();
+        assert_eq!(door.lock(), LockState::Locked);
+        let c = s.controller(&ControllerKey::new("src", "cn1")).unwrap();
+        assert_eq!(c.link(), Link::Offline);
+    }
+}
