@@ -11,6 +11,7 @@ use doorwatch::model::EventKind;
 use doorwatch::sources::runtime::{LinkState, StatusBoard};
 use doorwatch::sources::seam::live::SeamClient;
 use doorwatch::state::alarms::AlarmConfig;
+use doorwatch::state::doors::DoorKey;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -261,6 +262,15 @@ async fn lock_changes_on_seams_fake_are_stored_exactly_once() {
         assert!(name(&e.door.as_ref().unwrap().id).is_some());
     }
     assert_eq!(engine.store().quarantine_count().unwrap(), 0);
+    // The source handed the listing on: the doors pane names the seeded locks.
+    let shown = |id: &str| {
+        engine
+            .live
+            .door(&DoorKey::new(SOURCE, id))
+            .and_then(|d| d.name().map(str::to_string))
+    };
+    assert_eq!(shown("august_device_1").as_deref(), Some("Front Door"));
+    assert_eq!(shown("august_device_2").as_deref(), Some("Back Door"));
     engine.close().unwrap();
 }
 

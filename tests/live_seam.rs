@@ -10,8 +10,8 @@ use doorwatch::daemon::Live;
 use doorwatch::engine::Engine;
 use doorwatch::sim::seam::{SeamFault, SeamSim, SeamSimHandle, SeamSimOptions};
 use doorwatch::sources::runtime::{LinkState, StatusBoard};
-use doorwatch::sources::seam::live::OVERLAP;
 use doorwatch::state::alarms::AlarmConfig;
+use doorwatch::state::doors::DoorKey;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -184,6 +184,11 @@ async fn the_store_holds_exactly_the_ledger_offline_history_included() {
             .all()
             .any(|a| a.rule.name() == "tamper" && a.source == SOURCE)
     );
+    // The lock listing named every door (by nickname or by its app name).
+    for (id, name) in sim.doors() {
+        let door = engine.live.door(&DoorKey::new(SOURCE, &id)).unwrap();
+        assert_eq!(door.name(), Some(name.as_str()));
+    }
     engine.close().unwrap();
 }
 
@@ -391,9 +396,13 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // A configured overlap, not the default: the wait below depends on it.
     let config = write_config(
         dir.path(),
-        &source_toml(&sim, &format!("token = \"{}\"", sim.api_key())),
+        &source_toml(
+            &sim,
+            &format!("token = \"{}\"\noverlap = \"3s\"", sim.api_key()),
+        ),
     );
 
     let first = Daemon::start(&data, &config, &[]);
@@ -415,7 +424,7 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
     sim.set_fault(SeamFault::Paused, true);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let newest = sim.newest_created_at().unwrap();
-    let overlap = chrono::Duration::from_std(OVERLAP).unwrap();
+    let overlap = chrono::Duration::seconds(3);
     let visible = sim.all_visible_at().unwrap();
     // Asked twice from the newest event minus the overlap once everything was
     // listable: the first answer held whatever was left, and the second was asked

@@ -41,7 +41,8 @@ use std::time::Duration;
 
 /// Events asked for per page (Seam's documented default).
 pub const PAGE_LIMIT: usize = 500;
-/// How far before its cursor each poll starts reading again.
+/// How far before its cursor each poll starts reading again, unless the source's
+/// `overlap` says otherwise.
 pub const OVERLAP: Duration = Duration::from_secs(5);
 /// How often locks and accounts are listed for the doors pane.
 pub const INVENTORY_EVERY: Duration = Duration::from_secs(60);
@@ -65,12 +66,9 @@ pub async fn run(ctx: SourceCtx) {
         ctx.name(),
         ctx.cursor.as_deref(),
         ctx.config.backfill(),
+        ctx.config.overlap(OVERLAP),
     );
     runtime::drive(ctx, poller).await;
-}
-
-fn overlap() -> chrono::Duration {
-    chrono::Duration::from_std(OVERLAP).unwrap_or_else(|_| chrono::Duration::seconds(5))
 }
 
 /// Where the next window starts and how long it is (`None`: open-ended).
@@ -104,6 +102,8 @@ struct SeamPoller {
     saved: bool,
     /// The next window while a catch-up spans several polls or retries.
     scan: Option<Scan>,
+    /// How far before the cursor each poll reads again.
+    overlap: chrono::Duration,
     next_inventory: Option<tokio::time::Instant>,
 }
 
@@ -113,7 +113,10 @@ impl SeamPoller {
         source: &str,
         saved: Option<&[u8]>,
         backfill: Duration,
+        overlap: Duration,
     ) -> SeamPoller {
+        let overlap =
+            chrono::Duration::from_std(overlap).unwrap_or_else(|_| chrono::Duration::seconds(5));
         let restored = saved.and_then(Cursor::decode);
         if saved.is_some() && restored.is_none() {
             tracing::warn!(
@@ -132,13 +135,14 @@ impl SeamPoller {
             cursor,
             saved,
             scan: None,
+            overlap,
             next_inventory: None,
         }
     }
 
     fn scan_from_cursor(&self) -> Scan {
         let from = if self.saved {
-            self.cursor.watermark - overlap()
+            self.cursor.watermark - self.overlap
         } else {
             self.cursor.watermark
         };
@@ -256,7 +260,7 @@ impl SeamPoller {
             next.remember(id, created.unwrap_or(next.watermark));
             fresh.push(item);
         }
-        next.advance(newest, overlap());
+        next.advance(newest, self.overlap);
         if fresh.is_empty() && next == self.cursor {
             return Ok(0);
         }
