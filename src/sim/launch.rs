@@ -4,6 +4,7 @@
 use crate::model::Vendor;
 use crate::sim::doorflow::{DoorflowSim, DoorflowSimHandle, DoorflowSimOptions};
 use crate::sim::kisi::{KisiSim, KisiSimHandle, KisiSimOptions};
+use crate::sim::seam::{SeamSim, SeamSimHandle, SeamSimOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -30,6 +31,7 @@ impl Default for LaunchOptions {
 /// One running simulator.
 pub enum Running {
     Kisi(KisiSimHandle),
+    Seam(SeamSimHandle),
     Doorflow(DoorflowSimHandle),
 }
 
@@ -37,6 +39,7 @@ impl Running {
     pub fn vendor(&self) -> Vendor {
         match self {
             Running::Kisi(_) => Vendor::Kisi,
+            Running::Seam(_) => Vendor::Seam,
             Running::Doorflow(_) => Vendor::Doorflow,
         }
     }
@@ -44,6 +47,7 @@ impl Running {
     pub fn base_url(&self) -> String {
         match self {
             Running::Kisi(s) => s.base_url(),
+            Running::Seam(s) => s.base_url(),
             Running::Doorflow(s) => s.base_url(),
         }
     }
@@ -59,6 +63,7 @@ impl Running {
         );
         let creds = match self {
             Running::Kisi(s) => format!("token = \"{}\"\n", s.api_key()),
+            Running::Seam(s) => format!("token = \"{}\"\n", s.api_key()),
             Running::Doorflow(s) => format!(
                 "client_id = \"{}\"\nclient_secret = \"{}\"\nrefresh_token = \"{}\"\n",
                 s.client_id(),
@@ -72,6 +77,7 @@ impl Running {
     pub async fn shutdown(self) {
         match self {
             Running::Kisi(s) => s.shutdown().await,
+            Running::Seam(s) => s.shutdown().await,
             Running::Doorflow(s) => s.shutdown().await,
         }
     }
@@ -84,7 +90,7 @@ pub struct Simulators {
 
 /// Vendors with a simulator in this build.
 pub fn available(v: Vendor) -> bool {
-    matches!(v, Vendor::Kisi | Vendor::Doorflow)
+    matches!(v, Vendor::Kisi | Vendor::Seam | Vendor::Doorflow)
 }
 
 impl Simulators {
@@ -122,7 +128,16 @@ impl Simulators {
                     .await
                     .map_err(bind)?,
                 ),
-                Vendor::Pdk | Vendor::Seam => continue,
+                Vendor::Seam => Running::Seam(
+                    SeamSim::start(SeamSimOptions {
+                        port,
+                        rate: opts.rate,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(bind)?,
+                ),
+                Vendor::Pdk => continue,
             };
             running.push(r);
         }

@@ -5,3 +5,4 @@ pub mod doorflow;
 pub mod history;
 pub mod kisi;
 pub mod launch;
+pub mod seam;
