@@ -155,7 +155,11 @@ pub async fn run(
         let engine = lock_engine(engine);
         Snapshot::take(&engine, board.all(), chrono::Utc::now())
     };
-    app.snapshot = take_snapshot(&engine, &board);
+    // Through `update`, so critical alarms already waiting ring the bell once at start.
+    let first = take_snapshot(&engine, &board);
+    if app::update(&mut app, Msg::Snapshot(Box::new(first))).contains(&Effect::Bell) {
+        ring_bell();
+    }
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut batch = Vec::new();
@@ -209,12 +213,7 @@ pub async fn run(
             for effect in app::update(&mut app, msg) {
                 match effect {
                     Effect::Quit => {}
-                    Effect::Bell => {
-                        use std::io::Write;
-                        let mut out = std::io::stdout();
-                        let _ = out.write_all(b"\x07");
-                        let _ = out.flush();
-                    }
+                    Effect::Bell => ring_bell(),
                     other => spawn_effect(
                         other,
                         engine.clone(),
@@ -243,6 +242,13 @@ pub async fn run(
     }
     drop(guard);
     Ok(())
+}
+
+fn ring_bell() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x07");
+    let _ = out.flush();
 }
 
 #[cfg(unix)]

@@ -87,6 +87,13 @@ impl Snapshot {
                 .cmp(&a.priority)
                 .then(a.raised_at.cmp(&b.raised_at))
         });
+        // Some vendors' events carry only ids (Seam); the listings named the doors.
+        for a in &mut alarms {
+            if let Some(door) = a.door.as_mut().filter(|d| d.name.is_none()) {
+                let key = DoorKey::new(a.source.clone(), door.id.clone());
+                door.name = engine.live.door(&key).and_then(|d| d.name()).map(str::to_string);
+            }
+        }
         let door_alarm = |key: &DoorKey| {
             alarms
                 .iter()
