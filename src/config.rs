@@ -74,6 +74,10 @@ pub struct SourceConfig {
     pub topics: Option<Vec<String>>,
     /// PDK: Engine.IO protocol revision (4, or 3 for the legacy raw-WebSocket form).
     pub engine_io: Option<u8>,
+    /// PDK: history endpoint path for backfilling stream gaps (`{systemId}` is filled
+    /// in), e.g. `"/{systemId}/events"`; PDK's real path is unconfirmed. Without it,
+    /// outages are recorded as `source.gap` events.
+    pub history_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,3 +4,4 @@
 pub mod doorflow;
 pub mod history;
 pub mod kisi;
+pub mod pdk;
