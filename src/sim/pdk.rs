@@ -208,6 +208,8 @@ pub struct PdkSimStats {
     pub connections: u64,
     /// Clients that joined `/` with a valid token.
     pub joined: u64,
+    /// `subscribeIsolated` requests handled.
+    pub subscriptions: u64,
     /// Connections closed by a [`PdkSimHandle::drop_connections`].
     pub dropped: u64,
     pub invalid_tokens_sent: u64,
@@ -687,9 +689,11 @@ fn install_namespace(io: &SocketIo, inner: Arc<Inner>) {
             }
         }
     };
+    // socketioxide sends `40` before it calls this handler: register the listeners
+    // before its future is spawned, or a quick client's subscribe finds none.
     let on_connect = move |s: SocketRef| {
-        let inner = inner.clone();
-        async move { joined(inner, s) }
+        joined(inner.clone(), s);
+        async {}
     };
     io.ns("/", on_connect.with(authorise));
 }
@@ -731,6 +735,7 @@ fn joined(inner: Arc<Inner>, s: SocketRef) {
                 if let Some(c) = lock(&inner.clients).get_mut(&s.id) {
                     c.topics = topics;
                 }
+                lock(&inner.stats).subscriptions += 1;
             }
         },
     );

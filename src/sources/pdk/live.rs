@@ -413,7 +413,8 @@ impl Runner {
 
     fn assemble(ctx: SourceCtx, parts: Parts) -> Runner {
         let saved = ctx.cursor.as_deref().and_then(Cursor::decode);
-        let mut ingest = Ingest::new(ctx.name(), saved);
+        let companions = parts.settings.topics.iter().any(|t| t == "liveEvent");
+        let mut ingest = Ingest::new(ctx.name(), saved, companions);
         if parts.history.is_some() {
             let back = ctx.config.backfill().as_millis().min(i64::MAX as u128) as i64;
             ingest.look_back(now_ms(), back);

@@ -11,7 +11,7 @@
 //! from the saved safe point.
 
 use crate::model::{Event, EventKind, Severity, Vendor};
-use crate::sources::pdk::{is_live, merge_live};
+use crate::sources::pdk::{is_live, live_matches, merge_live};
 use crate::sources::runtime::{parse_items, quarantine_raw};
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, TimeZone, Utc};
@@ -23,6 +23,15 @@ use std::collections::VecDeque;
 pub const BATCH_WINDOW_MS: i64 = 100;
 /// How long a companion waits for its primary before it is stored on its own.
 pub const LIVE_WAIT_MS: i64 = 3_000;
+/// How long an access event waits for its companion when companions are expected.
+pub const ACCESS_WAIT_MS: i64 = 1_000;
+/// The auditable access events PDK sends `liveEvent` companions for (our reading of
+/// the brief; UNCONFIRMED).
+const COMPANION_TOPICS: &[&str] = &[
+    "device.request.allowed",
+    "device.request.denied",
+    "device.request.unknown",
+];
 /// How long committed primaries stay available to late companions.
 const RECENT_MS: i64 = 10_000;
 const RECENT_MAX: usize = 5_000;
@@ -72,6 +81,10 @@ pub struct Ingest {
     quarantine: Vec<QuarantineRecord>,
     /// Companions with no primary yet, since when.
     held_lives: Vec<(i64, Event)>,
+    /// Access events waiting briefly for their companion, since when.
+    held_primaries: Vec<(i64, Event)>,
+    /// `liveEvent` is subscribed.
+    expect_companions: bool,
     /// Recently committed primary events, for late companions.
     recent: VecDeque<Event>,
     newest_ms: Option<i64>,
@@ -91,13 +104,15 @@ pub struct Prepared {
 }
 
 impl Ingest {
-    pub fn new(source: &str, saved: Option<Cursor>) -> Ingest {
+    pub fn new(source: &str, saved: Option<Cursor>, expect_companions: bool) -> Ingest {
         let saved = saved.unwrap_or_default();
         Ingest {
             source: source.to_string(),
             pending: Vec::new(),
             quarantine: Vec::new(),
             held_lives: Vec::new(),
+            held_primaries: Vec::new(),
+            expect_companions,
             recent: VecDeque::new(),
             newest_ms: saved.newest_ms,
             known_until_ms: None,
@@ -187,6 +202,10 @@ impl Ingest {
                 .pending
                 .iter()
                 .any(|(at, _)| *at <= now_ms - BATCH_WINDOW_MS)
+            || self
+                .held_primaries
+                .iter()
+                .any(|(at, _)| *at <= now_ms - ACCESS_WAIT_MS)
             || (self.gap.is_none()
                 && self
                     .held_lives
@@ -211,7 +230,7 @@ impl Ingest {
         for (at, _) in &self.pending {
             point = point.min(*at);
         }
-        for (at, _) in &self.held_lives {
+        for (at, _) in self.held_lives.iter().chain(&self.held_primaries) {
             point = point.min(*at);
         }
         if let Some(f) = self.frozen_at_ms {
@@ -237,7 +256,7 @@ impl Ingest {
             .partition(|(at, _)| all || *at <= cut);
         self.pending = keep;
         let items: Vec<Value> = due.into_iter().map(|(_, item)| item).collect();
-        self.prepare_items(items, now_ms)
+        self.prepare_items(items, now_ms, all)
     }
 
     /// Items fetched from history for `gap` (no companions there), closing it: the
@@ -246,13 +265,13 @@ impl Ingest {
     pub fn prepare_backfill(&mut self, items: Vec<Value>, filled: Gap, now_ms: i64) -> Prepared {
         self.settle_gap(filled, now_ms);
         // Companions waiting out the gap may meet their primaries among these.
-        self.prepare_items(items, now_ms)
+        self.prepare_items(items, now_ms, false)
     }
 
     /// A gap event for `gap` (no history, or history failed), closing it likewise.
     pub fn prepare_gap_event(&mut self, gap: Gap, why: &str, now_ms: i64) -> Prepared {
         self.settle_gap(gap, now_ms);
-        let mut p = self.prepare_items(Vec::new(), now_ms);
+        let mut p = self.prepare_items(Vec::new(), now_ms, false);
         if !gap.initial {
             let end = gap.end_ms.unwrap_or(now_ms);
             p.batch
@@ -280,7 +299,7 @@ impl Ingest {
         }
     }
 
-    fn prepare_items(&mut self, items: Vec<Value>, now_ms: i64) -> Prepared {
+    fn prepare_items(&mut self, items: Vec<Value>, now_ms: i64, all: bool) -> Prepared {
         let received = Utc
             .timestamp_millis_opt(now_ms)
             .single()
@@ -289,15 +308,27 @@ impl Ingest {
         let mut quarantine = std::mem::take(&mut self.quarantine);
         quarantine.extend(quarantine_parsed);
 
-        let (lives, mut primaries): (Vec<Event>, Vec<Event>) =
-            events.into_iter().partition(is_live);
+        let (lives, fresh): (Vec<Event>, Vec<Event>) = events.into_iter().partition(is_live);
+        let mut primaries: Vec<(i64, bool, Event)> = std::mem::take(&mut self.held_primaries)
+            .into_iter()
+            .map(|(since, e)| (since, false, e))
+            .chain(fresh.into_iter().map(|e| (now_ms, false, e)))
+            .collect();
         let waiting = std::mem::take(&mut self.held_lives)
             .into_iter()
             .chain(lives.into_iter().map(|l| (now_ms, l)));
         let zero = chrono::Duration::zero();
         let mut standalone = Vec::new();
         for (since, live) in waiting {
-            if merge_live(primaries.iter_mut(), &live, zero) {
+            let mut matched = false;
+            for (_, has_companion, p) in primaries.iter_mut() {
+                if live_matches(&live, p, zero) {
+                    *has_companion = true;
+                    matched = true;
+                }
+            }
+            if matched {
+                merge_live(primaries.iter_mut().map(|(_, _, p)| p), &live, zero);
                 continue;
             }
             // Its primary is already stored: the companion adds nothing but a summary.
@@ -311,15 +342,30 @@ impl Ingest {
                 self.held_lives.push((since, live));
             }
         }
-        let remembered = primaries.clone();
-        primaries.extend(standalone);
-        if let Some(newest) = primaries.iter().map(|e| e.occurred_at.timestamp_millis()).max() {
+        // An access event waits a moment for its companion, which a busy link may
+        // deliver in a later batch than the event itself.
+        let mut ready = Vec::with_capacity(primaries.len());
+        for (since, has_companion, p) in primaries {
+            let waiting = self.expect_companions
+                && !has_companion
+                && !all
+                && COMPANION_TOPICS.contains(&p.vendor_type.as_str())
+                && since > now_ms - ACCESS_WAIT_MS;
+            if waiting {
+                self.held_primaries.push((since, p));
+            } else {
+                ready.push(p);
+            }
+        }
+        let remembered = ready.clone();
+        ready.extend(standalone);
+        if let Some(newest) = ready.iter().map(|e| e.occurred_at.timestamp_millis()).max() {
             self.newest_ms = Some(self.newest_ms.map_or(newest, |n| n.max(newest)));
         }
         let cursor = self.cursor(now_ms);
         Prepared {
             batch: AppendBatch {
-                events: primaries,
+                events: ready,
                 quarantine,
                 cursor: Some((self.source.clone(), cursor.encode())),
             },
@@ -425,7 +471,7 @@ mod tests {
 
     #[test]
     fn companion_waits_for_its_primary_across_batches() {
-        let mut ing = Ingest::new("hq", None);
+        let mut ing = Ingest::new("hq", None, true);
         ing.confirmed(T0);
         ing.push(T0, "liveEvent", live(T0 - 5));
         let (b, prim) = ing.prepare(T0 + 200, false).into_parts();
@@ -439,8 +485,26 @@ mod tests {
     }
 
     #[test]
+    fn access_event_waits_briefly_for_a_late_companion() {
+        let mut ing = Ingest::new("hq", None, true);
+        ing.confirmed(T0);
+        ing.push(T0, "device.request.allowed", allowed("r-1", T0 - 5));
+        assert!(ing.prepare(T0 + 200, false).batch.events.is_empty());
+        assert_eq!(ing.cursor(T0 + 200).connected_ms, Some(T0 - LATENCY_MARGIN_MS));
+        ing.push(T0 + 400, "liveEvent", live(T0 - 5));
+        let b = ing.prepare(T0 + 600, false).batch;
+        assert_eq!(b.events.len(), 1);
+        assert_eq!(b.events[0].summary, "Jane Roe was granted access to Front Door");
+        // Without a companion it goes in after the wait.
+        ing.push(T0 + 700, "device.request.allowed", allowed("r-2", T0 + 650));
+        assert!(ing.prepare(T0 + 900, false).batch.events.is_empty());
+        assert!(ing.has_due(T0 + 700 + ACCESS_WAIT_MS));
+        assert_eq!(ing.prepare(T0 + 700 + ACCESS_WAIT_MS, false).batch.events.len(), 1);
+    }
+
+    #[test]
     fn late_companion_of_a_committed_primary_is_dropped() {
-        let mut ing = Ingest::new("hq", None);
+        let mut ing = Ingest::new("hq", None, false);
         ing.confirmed(T0);
         ing.push(T0, "device.request.allowed", allowed("r-1", T0 - 5));
         let (b, prim) = ing.prepare(T0 + 200, false).into_parts();
@@ -453,7 +517,7 @@ mod tests {
 
     #[test]
     fn lonely_companion_is_stored_after_waiting() {
-        let mut ing = Ingest::new("hq", None);
+        let mut ing = Ingest::new("hq", None, true);
         ing.confirmed(T0);
         ing.push(T0, "liveEvent", live(T0 - 5));
         assert!(ing.prepare(T0 + 200, false).batch.events.is_empty());
@@ -466,7 +530,7 @@ mod tests {
 
     #[test]
     fn safe_point_trails_and_holds() {
-        let mut ing = Ingest::new("hq", None);
+        let mut ing = Ingest::new("hq", None, true);
         assert_eq!(ing.cursor(T0).connected_ms, None);
         ing.confirmed(T0);
         ing.heard(T0 + 5000);
@@ -499,12 +563,12 @@ mod tests {
         };
         let back = Cursor::decode(&saved.encode()).unwrap();
         assert_eq!(back, saved);
-        let mut ing = Ingest::new("hq", Some(back));
+        let mut ing = Ingest::new("hq", Some(back), true);
         ing.look_back(T0 + 100, 1000);
         assert_eq!(ing.gap.unwrap().start_ms, T0 + 10);
         assert!(!ing.gap.unwrap().initial);
 
-        let mut fresh = Ingest::new("hq", None);
+        let mut fresh = Ingest::new("hq", None, true);
         fresh.look_back(T0, 60_000);
         let g = fresh.confirmed(T0 + 50).unwrap();
         assert!(g.initial);
@@ -513,10 +577,11 @@ mod tests {
 
     #[test]
     fn a_second_drop_during_backfill_keeps_the_rest_open() {
-        let mut ing = Ingest::new("hq", Some(Cursor {
+        let saved = Cursor {
             newest_ms: None,
             connected_ms: Some(T0),
-        }));
+        };
+        let mut ing = Ingest::new("hq", Some(saved), true);
         let g = ing.confirmed(T0 + 5000).unwrap();
         ing.heard(T0 + 8000);
         ing.link_lost(T0 + 8000);
