@@ -454,7 +454,8 @@ impl Inner {
     /// as PDK's tokens are JWTs; the signature is random.
     fn issue(&self, kind: TokenKind, lifetime: Duration) -> (String, DateTime<Utc>) {
         let n = self.token_seq.fetch_add(1, Ordering::SeqCst);
-        let mut rng = Rng::new(self.opts.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_ms() as u64);
+        let mut rng =
+            Rng::new(self.opts.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_ms() as u64);
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(lifetime).unwrap_or_default();
         let sub = match kind {
@@ -504,7 +505,10 @@ impl Inner {
 
     fn token_gate(&self) -> Option<Response> {
         if self.faults.is_on(PdkFault::TokenServerError) {
-            return Some(oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"));
+            return Some(oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+            ));
         }
         if !self.admit_token_post() {
             let mut r = oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
@@ -610,7 +614,10 @@ async fn history(
     }
     let num = |k: &str| q.get(k).and_then(|v| v.parse::<i64>().ok());
     let (Some(from), Some(to)) = (num("from"), num("to")) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "from and to (epoch ms) are required");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "from and to (epoch ms) are required",
+        );
     };
     let offset = num("offset").unwrap_or(0).max(0) as usize;
     let limit = num("limit")
@@ -776,7 +783,10 @@ fn renewed(inner: &Inner, s: &SocketRef, v: &Value) {
         }
         None => {
             stats.invalid_tokens_sent += 1;
-            if c.socket.emit("invalidToken", &json!({"message": "invalid token"})).is_err() {
+            if c.socket
+                .emit("invalidToken", &json!({"message": "invalid token"}))
+                .is_err()
+            {
                 stats.emit_failures += 1;
             }
         }
@@ -900,11 +910,12 @@ async fn request_path(stream: &TcpStream) -> Option<String> {
 /// Relay one client WebSocket to socketioxide, enforcing the client rules.
 async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
     let mut uri = String::new();
-    let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                    resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-        uri = req.uri().to_string();
-        Ok(resp)
-    };
+    let callback =
+        |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+         resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            uri = req.uri().to_string();
+            Ok(resp)
+        };
     let Ok(mut client) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
         return;
     };
@@ -1139,7 +1150,13 @@ impl World {
         json!({"id": n.ids[rng.below(2) as usize], "serialNumber": n.serial, "name": n.name})
     }
 
-    fn device_event(&self, rng: &mut Rng, topic: &'static str, door: usize, extra: Value) -> Planned {
+    fn device_event(
+        &self,
+        rng: &mut Rng,
+        topic: &'static str,
+        door: usize,
+        extra: Value,
+    ) -> Planned {
         let d = &self.doors[door];
         let mut body = json!({
             "deviceId": d.device_id,
@@ -1168,10 +1185,19 @@ impl World {
 
     fn request(&self, rng: &mut Rng, topic: &'static str, door: usize, person: usize) -> Planned {
         let name = person_name(person);
-        let holder_id = format!("{:08x}-0000-4000-8000-{:012x}", 0x4f1d_0000u64 + person as u64, person);
+        let holder_id = format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            0x4f1d_0000u64 + person as u64,
+            person
+        );
         let card = format!("{}", 40_000 + person);
         let mut p = if topic == "device.request.unknown" {
-            self.device_event(rng, topic, door, json!({"facilityCode": "12", "cardNumber": card}))
+            self.device_event(
+                rng,
+                topic,
+                door,
+                json!({"facilityCode": "12", "cardNumber": card}),
+            )
         } else {
             let denied = topic == "device.request.denied";
             let holder = json!({
@@ -1312,9 +1338,15 @@ fn badge(w: &World, g: &mut Generator) -> Vec<Planned> {
     let ev = |rng: &mut Rng, t| w.device_event(rng, t, door, json!({}));
     match roll {
         0..=77 => {
-            let now = vec![w.request(rng, "device.request.allowed", door, person), ev(rng, "device.input.relay.on")];
+            let now = vec![
+                w.request(rng, "device.request.allowed", door, person),
+                ev(rng, "device.input.relay.on"),
+            ];
             let opened = vec![ev(rng, "device.input.dps.opened")];
-            let closed = vec![ev(rng, "device.input.dps.closed"), ev(rng, "device.input.relay.off")];
+            let closed = vec![
+                ev(rng, "device.input.dps.closed"),
+                ev(rng, "device.input.relay.off"),
+            ];
             g.later(Duration::from_millis(300), opened);
             g.later(Duration::from_millis(1200), closed);
             now
@@ -1322,7 +1354,10 @@ fn badge(w: &World, g: &mut Generator) -> Vec<Planned> {
         78..=87 => vec![w.request(rng, "device.request.denied", door, person)],
         88..=93 => vec![w.request(rng, "device.request.unknown", door, person)],
         _ => {
-            let now = vec![ev(rng, "device.input.rex.on"), ev(rng, "device.input.relay.on")];
+            let now = vec![
+                ev(rng, "device.input.rex.on"),
+                ev(rng, "device.input.relay.on"),
+            ];
             let opened = vec![ev(rng, "device.input.dps.opened")];
             let closed = vec![
                 ev(rng, "device.input.dps.closed"),
@@ -1349,8 +1384,14 @@ fn alarm(w: &World, g: &mut Generator, clear_after: Duration) -> Vec<Planned> {
     let ev = |rng: &mut Rng, t, d| w.device_event(rng, t, d, json!({}));
     let (now, cleared) = if k % 2 == 1 {
         (
-            vec![ev(rng, "device.input.dps.opened", door), ev(rng, "device.alarm.forced", door)],
-            vec![ev(rng, "device.input.dps.closed", door), ev(rng, "device.alarm.forced.cleared", door)],
+            vec![
+                ev(rng, "device.input.dps.opened", door),
+                ev(rng, "device.alarm.forced", door),
+            ],
+            vec![
+                ev(rng, "device.input.dps.closed", door),
+                ev(rng, "device.alarm.forced.cleared", door),
+            ],
         )
     } else {
         (
@@ -1509,7 +1550,12 @@ async fn run_generator(inner: Arc<Inner>) {
             next_alarm = next_alarm.max(now + shift);
             next_node = next_node.max(now + shift);
             next_sync = next_sync.max(now + shift);
-            let due: Vec<_> = g.agenda.keys().copied().filter(|(at, _)| *at <= now).collect();
+            let due: Vec<_> = g
+                .agenda
+                .keys()
+                .copied()
+                .filter(|(at, _)| *at <= now)
+                .collect();
             for key in due {
                 if let Some(items) = g.agenda.remove(&key) {
                     g.agenda.insert((now + shift, key.1), items);
@@ -1547,5 +1593,182 @@ async fn run_generator(inner: Arc<Inner>) {
             // Don't try to catch up after a stall: at most one badge per wake.
             next_badge = Some((b + every).max(now));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PdkSimOptions {
+        PdkSimOptions {
+            rate: 200.0,
+            first_alarm_after: Duration::from_millis(20),
+            alarm_every: Duration::from_millis(200),
+            alarm_clear_after: Duration::from_millis(50),
+            node_cycle_every: Duration::from_millis(150),
+            node_offline_for: Duration::from_millis(40),
+            sync_every: Duration::from_millis(120),
+            sync_step: Duration::from_millis(10),
+            ..PdkSimOptions::default()
+        }
+    }
+
+    async fn id_token(sim: &PdkSimHandle, secret: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/oauth2/token", sim.base_url()))
+            .basic_auth(sim.client_id(), Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn system_token(sim: &PdkSimHandle, system: &str, bearer: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/api/systems/{system}/token", sim.base_url()))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn tokens_history_and_their_refusals() {
+        let sim = PdkSim::start(fast()).await.unwrap();
+        assert_eq!(id_token(&sim, "wrong").await.status(), 401);
+        let id: Value = id_token(&sim, sim.client_secret())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(id["token_type"], "Bearer");
+        assert_eq!(id["expires_in"], 300);
+        let id_token = id["id_token"].as_str().unwrap();
+        assert_eq!(id_token.split('.').count(), 3, "a JWT");
+        assert_eq!(
+            system_token(&sim, sim.system_id(), "nope").await.status(),
+            401
+        );
+        assert_eq!(
+            system_token(&sim, "other-system", id_token).await.status(),
+            403
+        );
+        let sys: Value = system_token(&sim, sim.system_id(), id_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = sys["token"].as_str().unwrap();
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sim.set_fault(PdkFault::Paused, true);
+        let ledger = sim.ledger();
+        let (from, to) = (ledger[5].at_ms, ledger[ledger.len() - 5].at_ms);
+        let want: Vec<Value> = ledger
+            .iter()
+            .filter(|e| !e.companion && e.at_ms >= from && e.at_ms <= to)
+            .map(SimEvent::item)
+            .collect();
+        let url = format!("{}/{}/events", sim.base_url(), sim.system_id());
+        let http = reqwest::Client::new();
+        let refused = http
+            .get(&url)
+            .query(&[("from", from), ("to", to)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let mut got = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            let page: Value = http
+                .get(&url)
+                .query(&[
+                    ("from", from),
+                    ("to", to),
+                    ("limit", 7),
+                    ("offset", offset as i64),
+                ])
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            got.extend(page["events"].as_array().unwrap().iter().cloned());
+            match page["next_offset"].as_u64() {
+                Some(n) => offset = n,
+                None => break,
+            }
+        }
+        assert!(want.len() > 20);
+        assert_eq!(got, want);
+        // Every payload parses, and the building covers the brief's topics.
+        let ctx = crate::sources::ParseContext {
+            source: "hq-pdk",
+            received_at: Utc::now(),
+        };
+        let mut topics = HashSet::new();
+        for e in &ledger {
+            crate::sources::pdk::parse_topic(&ctx, &e.topic, &e.payload).unwrap();
+            topics.insert(e.topic.as_str());
+        }
+        for t in [
+            "device.request.allowed",
+            "liveEvent",
+            "device.alarm.forced",
+            "device.alarm.propped.on",
+            "cloudnode.disconnected",
+            "cloudnode.connected",
+            "sync.not_synced",
+            "endpoint.sync.finished.all",
+            "sync.synced",
+        ] {
+            assert!(topics.contains(t), "{t} missing");
+        }
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn token_posts_are_rate_limited() {
+        let sim = PdkSim::start(PdkSimOptions {
+            token_posts_per_sec: 2,
+            ..fast()
+        })
+        .await
+        .unwrap();
+        assert_eq!(id_token(&sim, sim.client_secret()).await.status(), 200);
+        assert_eq!(id_token(&sim, sim.client_secret()).await.status(), 200);
+        let third = id_token(&sim, sim.client_secret()).await;
+        assert_eq!(third.status(), 429);
+        assert_eq!(third.headers()["retry-after"], "1");
+        sim.set_fault(PdkFault::TokenServerError, true);
+        assert_eq!(id_token(&sim, sim.client_secret()).await.status(), 500);
+    }
+
+    #[tokio::test]
+    async fn same_seed_same_content_and_an_early_alarm() {
+        let first_forced = |sim: &PdkSimHandle| {
+            sim.ledger()
+                .into_iter()
+                .find(|e| e.topic == "device.alarm.forced")
+                .map(|e| e.payload["id"].clone())
+        };
+        let a = PdkSim::start(fast()).await.unwrap();
+        let b = PdkSim::start(fast()).await.unwrap();
+        let c = PdkSim::start(PdkSimOptions { seed: 7, ..fast() })
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while [&a, &b, &c].iter().any(|s| first_forced(s).is_none()) {
+            assert!(Instant::now() < deadline, "no alarm within 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(first_forced(&a), first_forced(&b));
+        assert_ne!(first_forced(&a), first_forced(&c));
+        assert!(PdkSimOptions::default().first_alarm_after <= Duration::from_secs(10));
     }
 }

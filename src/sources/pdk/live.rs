@@ -22,9 +22,8 @@ mod tokens;
 use crate::config::SecretKind;
 use crate::sources::runtime::{Backoff, FetchError, SourceCtx};
 use crate::sources::socketio::{
-    self, EioVersion, EngineRules, EnginePacket, Heartbeat, SocketPacket, Violation,
-    connect_frame, decode_engine, decode_socket, encode_engine, renewed_token_frame,
-    subscribe_frame,
+    self, EioVersion, EnginePacket, EngineRules, Heartbeat, SocketPacket, Violation, connect_frame,
+    decode_engine, decode_socket, encode_engine, renewed_token_frame, subscribe_frame,
 };
 use futures_util::{SinkExt, StreamExt};
 use history::History;
@@ -249,8 +248,7 @@ impl Link {
     async fn handshake(&mut self) -> Result<(), Ended> {
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         let frame = self.next_text(deadline).await.map_err(Ended::retry)?;
-        let open = decode_engine(&frame)
-            .map_err(|e| Ended::retry(format!("handshake: {e}")))?;
+        let open = decode_engine(&frame).map_err(|e| Ended::retry(format!("handshake: {e}")))?;
         if !matches!(open, EnginePacket::Open { .. }) {
             return Err(Ended::retry(format!(
                 "handshake: expected the Engine.IO open packet, got {}",
@@ -282,7 +280,9 @@ impl Link {
                 .check_incoming(&packet)
                 .map_err(|v| Ended::retry(format!("handshake: {v}")))?;
             if let Some(reply) = self.rules.heartbeat_reply(&packet) {
-                self.send(encode_engine(&reply)).await.map_err(Ended::retry)?;
+                self.send(encode_engine(&reply))
+                    .await
+                    .map_err(Ended::retry)?;
             }
             if let EnginePacket::Message(m) = &packet
                 && let Ok(SocketPacket::ConnectError { data, .. }) = decode_socket(m)
@@ -371,12 +371,16 @@ impl Runner {
             .auth_url
             .clone()
             .unwrap_or_else(|| DEFAULT_AUTH_URL.into());
-        let system_id = c.system_id.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-            format!(
-                "source `{}` has no system_id: add `system_id = \"...\"` (the PDK system's id)",
-                ctx.name()
-            )
-        })?;
+        let system_id = c
+            .system_id
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "source `{}` has no system_id: add `system_id = \"...\"` (the PDK system's id)",
+                    ctx.name()
+                )
+            })?;
         let version = EioVersion::from_config(c.engine_io).map_err(|e| e.to_string())?;
         // Check the URL now, with a stand-in token, so a typo fails at once.
         socketio::stream_url(&base_url, &system_id, "check", version)
@@ -384,9 +388,10 @@ impl Runner {
         let client_id = c.secret(SecretKind::ClientId).map_err(|e| e.message)?;
         let client_secret = c.secret(SecretKind::ClientSecret).map_err(|e| e.message)?;
         let hint = credentials_hint(ctx);
-        let history = c.history_path.as_deref().map(|path| {
-            History::new(ctx.http.clone(), &base_url, path, &system_id, hint.clone())
-        });
+        let history = c
+            .history_path
+            .as_deref()
+            .map(|path| History::new(ctx.http.clone(), &base_url, path, &system_id, hint.clone()));
         let tokens = TokenKeeper::new(
             ctx.http.clone(),
             &auth_url,
@@ -483,8 +488,7 @@ impl Runner {
             Err(e) => return Ended::from_fetch(e, "system token"),
         };
         let s = &self.settings;
-        let url = match socketio::stream_url(&s.base_url, &s.system_id, token.expose(), s.version)
-        {
+        let url = match socketio::stream_url(&s.base_url, &s.system_id, token.expose(), s.version) {
             Ok(u) => u,
             Err(e) => return Ended::Failed(format!("base_url: {e}")),
         };
@@ -516,7 +520,8 @@ impl Runner {
             r = link.handshake() => r,
         };
         if let Err(ended) = handshake {
-            if matches!(&ended, Ended::Retry { reason, .. } if reason.starts_with("the stream refused")) {
+            if matches!(&ended, Ended::Retry { reason, .. } if reason.starts_with("the stream refused"))
+            {
                 self.tokens.lock().await.discard_system();
             }
             return ended;
@@ -527,7 +532,10 @@ impl Runner {
         self.ctx.status.live();
         let now = Instant::now();
         let next_ping = (self.settings.version == EioVersion::V3)
-            .then(|| link.heartbeat.map(|hb| now + Duration::from_millis(hb.ping_interval_ms)))
+            .then(|| {
+                link.heartbeat
+                    .map(|hb| now + Duration::from_millis(hb.ping_interval_ms))
+            })
             .flatten();
         let mut session = Session {
             link,
@@ -587,10 +595,11 @@ impl Runner {
 
     /// The link is gone: commit what arrived, and open a gap if it had delivered.
     async fn lost(&mut self, s: &Session, ended: Ended) -> Ended {
+        let flushed = self.flush(true).await;
         if let Ended::Failed(_) | Ended::Cancelled = ended {
             return ended;
         }
-        if let Err(e) = self.flush(true).await {
+        if let Err(e) = flushed {
             return e;
         }
         if s.delivered {
@@ -613,8 +622,10 @@ impl Runner {
             }
             Some(Ok(Message::Binary(_))) => {
                 s.link.last_rx = Instant::now();
-                self.ingest
-                    .push_raw("<binary frame>", "binary frame: PDK does not use binary packets".into());
+                self.ingest.push_raw(
+                    "<binary frame>",
+                    "binary frame: PDK does not use binary packets".into(),
+                );
                 return Ok(());
             }
             Some(Ok(_)) => {
@@ -717,7 +728,9 @@ impl Runner {
             return;
         };
         let Some(history) = self.history.clone() else {
-            let prepared = self.ingest.prepare_gap_event(gap, "no history_path configured", now);
+            let prepared = self
+                .ingest
+                .prepare_gap_event(gap, "no history_path configured", now);
             // A store failure surfaces on the next commit.
             let _ = self.commit(prepared).await;
             return;
@@ -817,7 +830,9 @@ impl Runner {
             s.renew_retry_at = Some(now + s.renew_backoff.next_wait());
         }
         let tokens = self.tokens.clone();
-        s.renewal = Some(tokio::spawn(async move { tokens.lock().await.fresh().await }));
+        s.renewal = Some(tokio::spawn(
+            async move { tokens.lock().await.fresh().await },
+        ));
     }
 
     async fn send_renewed(&mut self, s: &mut Session, token: Token) {
@@ -870,7 +885,11 @@ impl Runner {
         let now = Instant::now();
         let ms = now_ms();
         if s.link.silent(now) {
-            let hb = s.link.heartbeat.map(|h| h.max_silence()).unwrap_or_default();
+            let hb = s
+                .link
+                .heartbeat
+                .map(|h| h.max_silence())
+                .unwrap_or_default();
             return Err(Ended::retry(format!(
                 "no heartbeat for {:.0} s",
                 hb.as_secs_f64()

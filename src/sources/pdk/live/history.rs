@@ -24,7 +24,13 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(http: reqwest::Client, base_url: &str, path: &str, system_id: &str, auth_hint: String) -> History {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        path: &str,
+        system_id: &str,
+        auth_hint: String,
+    ) -> History {
         let path = path.replace("{systemId}", system_id);
         let sep = if path.starts_with('/') { "" } else { "/" };
         History {
@@ -35,7 +41,12 @@ impl History {
     }
 
     /// Every item with `from_ms <= time <= to_ms`.
-    pub async fn fetch(&self, token: &Token, from_ms: i64, to_ms: i64) -> Result<Vec<Value>, FetchError> {
+    pub async fn fetch(
+        &self,
+        token: &Token,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Value>, FetchError> {
         let mut items = Vec::new();
         let mut offset = 0usize;
         for _ in 0..MAX_PAGES {
@@ -62,12 +73,20 @@ impl History {
                 Value::Object(mut obj) => {
                     let events = match obj.remove("events") {
                         Some(Value::Array(e)) => e,
-                        _ => return Err(FetchError::Transient("history page has no `events` array".into())),
+                        _ => {
+                            return Err(FetchError::Transient(
+                                "history page has no `events` array".into(),
+                            ));
+                        }
                     };
                     let next = obj.get("next_offset").and_then(Value::as_u64);
                     (events, next)
                 }
-                _ => return Err(FetchError::Transient("history page is not a JSON object or array".into())),
+                _ => {
+                    return Err(FetchError::Transient(
+                        "history page is not a JSON object or array".into(),
+                    ));
+                }
             };
             items.extend(events);
             match next {
@@ -75,6 +94,8 @@ impl History {
                 _ => return Ok(items),
             }
         }
-        Err(FetchError::Transient("history did not end after 1000 pages".into()))
+        Err(FetchError::Transient(
+            "history did not end after 1000 pages".into(),
+        ))
     }
 }

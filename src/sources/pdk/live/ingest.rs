@@ -155,7 +155,9 @@ impl Ingest {
 
     /// The link dropped after it had been confirmed: a gap starts at the safe point.
     pub fn link_lost(&mut self, now_ms: i64) {
-        let start = self.link_point(now_ms).unwrap_or(now_ms - LATENCY_MARGIN_MS);
+        let start = self
+            .link_point(now_ms)
+            .unwrap_or(now_ms - LATENCY_MARGIN_MS);
         self.known_until_ms = None;
         self.frozen_at_ms = None;
         self.gap = Some(match self.gap {
@@ -255,8 +257,7 @@ impl Ingest {
             .into_iter()
             .partition(|(at, _)| all || *at <= cut);
         self.pending = keep;
-        let items: Vec<Value> = due.into_iter().map(|(_, item)| item).collect();
-        self.prepare_items(items, now_ms, all)
+        self.prepare_items(due, now_ms, all)
     }
 
     /// Items fetched from history for `gap` (no companions there), closing it: the
@@ -265,6 +266,7 @@ impl Ingest {
     pub fn prepare_backfill(&mut self, items: Vec<Value>, filled: Gap, now_ms: i64) -> Prepared {
         self.settle_gap(filled, now_ms);
         // Companions waiting out the gap may meet their primaries among these.
+        let items = items.into_iter().map(|item| (now_ms, item)).collect();
         self.prepare_items(items, now_ms, false)
     }
 
@@ -299,24 +301,33 @@ impl Ingest {
         }
     }
 
-    fn prepare_items(&mut self, items: Vec<Value>, now_ms: i64, all: bool) -> Prepared {
+    /// Parse `(received at, item)`s one by one (so each keeps its time; companions are
+    /// matched here, across batches), merge companions, hold what must wait.
+    fn prepare_items(&mut self, items: Vec<(i64, Value)>, now_ms: i64, all: bool) -> Prepared {
         let received = Utc
             .timestamp_millis_opt(now_ms)
             .single()
             .unwrap_or_else(Utc::now);
-        let (events, quarantine_parsed) = parse_items(&self.source, Vendor::Pdk, items, received);
         let mut quarantine = std::mem::take(&mut self.quarantine);
-        quarantine.extend(quarantine_parsed);
-
-        let (lives, fresh): (Vec<Event>, Vec<Event>) = events.into_iter().partition(is_live);
+        let mut lives = Vec::new();
         let mut primaries: Vec<(i64, bool, Event)> = std::mem::take(&mut self.held_primaries)
             .into_iter()
             .map(|(since, e)| (since, false, e))
-            .chain(fresh.into_iter().map(|e| (now_ms, false, e)))
             .collect();
+        for (at, item) in items {
+            let (events, rejected) = parse_items(&self.source, Vendor::Pdk, vec![item], received);
+            quarantine.extend(rejected);
+            for e in events {
+                if is_live(&e) {
+                    lives.push((at, e));
+                } else {
+                    primaries.push((at, false, e));
+                }
+            }
+        }
         let waiting = std::mem::take(&mut self.held_lives)
             .into_iter()
-            .chain(lives.into_iter().map(|l| (now_ms, l)));
+            .chain(lives);
         let zero = chrono::Duration::zero();
         let mut standalone = Vec::new();
         for (since, live) in waiting {
@@ -480,7 +491,10 @@ mod tests {
         ing.push(T0 + 300, "device.request.allowed", allowed("r-1", T0 - 5));
         let (b, _) = ing.prepare(T0 + 500, false).into_parts();
         assert_eq!(b.events.len(), 1);
-        assert_eq!(b.events[0].summary, "Jane Roe was granted access to Front Door");
+        assert_eq!(
+            b.events[0].summary,
+            "Jane Roe was granted access to Front Door"
+        );
         assert!(ing.held_lives.is_empty());
     }
 
@@ -490,16 +504,28 @@ mod tests {
         ing.confirmed(T0);
         ing.push(T0, "device.request.allowed", allowed("r-1", T0 - 5));
         assert!(ing.prepare(T0 + 200, false).batch.events.is_empty());
-        assert_eq!(ing.cursor(T0 + 200).connected_ms, Some(T0 - LATENCY_MARGIN_MS));
+        assert_eq!(
+            ing.cursor(T0 + 200).connected_ms,
+            Some(T0 - LATENCY_MARGIN_MS)
+        );
         ing.push(T0 + 400, "liveEvent", live(T0 - 5));
         let b = ing.prepare(T0 + 600, false).batch;
         assert_eq!(b.events.len(), 1);
-        assert_eq!(b.events[0].summary, "Jane Roe was granted access to Front Door");
+        assert_eq!(
+            b.events[0].summary,
+            "Jane Roe was granted access to Front Door"
+        );
         // Without a companion it goes in after the wait.
         ing.push(T0 + 700, "device.request.allowed", allowed("r-2", T0 + 650));
         assert!(ing.prepare(T0 + 900, false).batch.events.is_empty());
         assert!(ing.has_due(T0 + 700 + ACCESS_WAIT_MS));
-        assert_eq!(ing.prepare(T0 + 700 + ACCESS_WAIT_MS, false).batch.events.len(), 1);
+        assert_eq!(
+            ing.prepare(T0 + 700 + ACCESS_WAIT_MS, false)
+                .batch
+                .events
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -572,7 +598,13 @@ mod tests {
         fresh.look_back(T0, 60_000);
         let g = fresh.confirmed(T0 + 50).unwrap();
         assert!(g.initial);
-        assert!(fresh.prepare_gap_event(g, "x", T0 + 60).batch.events.is_empty());
+        assert!(
+            fresh
+                .prepare_gap_event(g, "x", T0 + 60)
+                .batch
+                .events
+                .is_empty()
+        );
     }
 
     #[test]

@@ -185,10 +185,7 @@ impl TokenKeeper {
         let resp = self
             .http
             .post(url)
-            .basic_auth(
-                self.client_id.expose(),
-                Some(self.client_secret.expose()),
-            )
+            .basic_auth(self.client_id.expose(), Some(self.client_secret.expose()))
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
