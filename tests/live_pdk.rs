@@ -184,10 +184,16 @@ fn assert_no_duplicates(stored: &[Event]) {
 }
 
 async fn subscribed(sim: &PdkSimHandle) {
-    wait_for(20, "the source to subscribe", || {
-        sim.subscribed_clients() == 1
-    })
-    .await;
+    let ok = poll_until(20, || sim.subscribed_clients() == 1).await;
+    assert!(
+        ok,
+        "the source did not subscribe: {:?}\n{:?}",
+        sim.stats(),
+        sim.connection_logs()
+            .iter()
+            .map(|l| (l.eio, l.client_frames.len(), l.violation.clone()))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// Drop the stream and wait until the source has subscribed on a new connection (the
@@ -425,6 +431,76 @@ async fn drops_without_history_become_gap_events_covering_exactly_what_is_missin
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_errors_back_off_and_a_silent_link_is_noticed() {
+    let t0 = Instant::now();
+    let sim = PdkSim::start(PdkSimOptions {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(700),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    sim.set_fault(PdkFault::TokenServerError, true);
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        history: false,
+        engine_io: None,
+        env: None,
+    };
+    let (live, _seen) = start_live(&sim, &setup, dir.path()).await;
+    // Every status the source publishes, in order.
+    let states: Arc<Mutex<Vec<(LinkState, String)>>> = Arc::default();
+    let (board, log) = (live.board.clone(), states.clone());
+    let mut changes = board.subscribe();
+    let watcher = tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            if let Some(s) = board.get(SOURCE) {
+                log.lock()
+                    .unwrap()
+                    .push((s.state, s.reason.unwrap_or_default()));
+            }
+        }
+    });
+    let backing_off = |what: &str| {
+        let what = what.to_string();
+        let states = states.clone();
+        move || {
+            states
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(st, r)| *st == LinkState::BackingOff && r.contains(&what))
+                .count()
+        }
+    };
+    let server_errors = backing_off("HTTP 500");
+    wait_for(20, "backing off on token errors", || server_errors() >= 3).await;
+    // Doubling waits from 0.5 s: a handful of POSTs, not a storm.
+    let posts = sim.stats().token_posts;
+    assert!((3..=6).contains(&posts), "{posts} token POSTs");
+    sim.set_fault(PdkFault::TokenServerError, false);
+    subscribed(&sim).await;
+    wait_for(20, "live", || {
+        live.board
+            .get(SOURCE)
+            .is_some_and(|s| s.state == LinkState::Live)
+    })
+    .await;
+
+    sim.set_fault(PdkFault::Silent, true);
+    let silence = backing_off("no heartbeat");
+    wait_for(20, "the silence to be noticed", || silence() >= 1).await;
+    sim.set_fault(PdkFault::Silent, false);
+    wait_for(20, "a new connection", || sim.stats().subscriptions >= 2).await;
+    watcher.abort();
+    let _ = stop_and_read(live).await;
+    eprintln!(
+        "token errors and silence: {posts} token POSTs, {:?}",
+        t0.elapsed()
+    );
+}
+
 fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("doorwatch.toml");
@@ -445,6 +521,24 @@ fn daemon(data: &Path, config: &Path, extra: &[&str]) -> std::process::Command {
         .env("HOME", data)
         .env("USER", "tester");
     cmd
+}
+
+/// A daemon that is killed if the test fails before it is waited for.
+struct Daemon(Option<std::process::Child>);
+
+impl Daemon {
+    fn take(mut self) -> std::process::Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 fn stored_via_cli(data: &Path) -> Vec<Event> {
@@ -468,13 +562,16 @@ async fn kill_nine_and_restart_with_history_loses_and_doubles_nothing() {
     };
     let config = write_config(dir.path(), &config_text(&sim, &setup));
 
-    let mut first = daemon(&data, &config, &[])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let first = Daemon(Some(
+        daemon(&data, &config, &[])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
     subscribed(&sim).await;
     sim.set_fault(PdkFault::Paused, false);
     run_for(&sim, 250).await;
+    let mut first = first.take();
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     wait_for(10, "the sim to see the client go", || {
@@ -484,10 +581,12 @@ async fn kill_nine_and_restart_with_history_loses_and_doubles_nothing() {
     run_for(&sim, 100).await;
 
     let before = sim.stats().history_requests;
-    let second = daemon(&data, &config, &[])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = Daemon(Some(
+        daemon(&data, &config, &[])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     subscribed(&sim).await;
     run_for(&sim, 100).await;
     pause_and_settle(&sim).await;
@@ -495,6 +594,7 @@ async fn kill_nine_and_restart_with_history_loses_and_doubles_nothing() {
         sim.stats().history_requests > before
     })
     .await;
+    let second = second.take();
     let pid = second.id().to_string();
     let term = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -155,6 +155,9 @@ pub enum PdkFault {
     Malformed,
     /// Both token endpoints answer 500.
     TokenServerError,
+    /// Stream connections go quiet: the relay passes nothing to clients (and answers
+    /// socketioxide's pings itself), so only the client's heartbeat deadline notices.
+    Silent,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +167,7 @@ struct Faults {
     out_of_order: AtomicBool,
     malformed: AtomicBool,
     token_server_error: AtomicBool,
+    silent: AtomicBool,
 }
 
 impl Faults {
@@ -174,6 +178,7 @@ impl Faults {
             PdkFault::OutOfOrder => &self.out_of_order,
             PdkFault::Malformed => &self.malformed,
             PdkFault::TokenServerError => &self.token_server_error,
+            PdkFault::Silent => &self.silent,
         }
     }
 
@@ -217,6 +222,7 @@ pub struct PdkSimStats {
     pub renewals: u64,
     /// Events held for an expired token and delivered on renewal.
     pub held_delivered: u64,
+    /// Token POSTs received (answered or refused).
     pub token_posts: u64,
     pub history_requests: u64,
     pub malformed_sent: u64,
@@ -499,11 +505,11 @@ impl Inner {
             return false;
         }
         q.push_back(now);
-        lock(&self.stats).token_posts += 1;
         true
     }
 
     fn token_gate(&self) -> Option<Response> {
+        lock(&self.stats).token_posts += 1;
         if self.faults.is_on(PdkFault::TokenServerError) {
             return Some(oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -910,6 +916,7 @@ async fn request_path(stream: &TcpStream) -> Option<String> {
 /// Relay one client WebSocket to socketioxide, enforcing the client rules.
 async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
     let mut uri = String::new();
+    #[allow(clippy::result_large_err)] // tungstenite's callback signature
     let callback =
         |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
          resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
@@ -985,17 +992,20 @@ async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
             }
             msg = upstream.next() => {
                 let Some(Ok(msg)) = msg else { break };
-                match msg {
-                    Message::Text(_) | Message::Binary(_) => {
-                        if client.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
-                    Message::Close(_) => {
-                        let _ = client.close(None).await;
+                if inner.faults.is_on(PdkFault::Silent) {
+                    if msg.to_text().is_ok_and(|t| t == "2")
+                        && upstream.send(Message::text("3")).await.is_err()
+                    {
                         break;
                     }
-                    _ => {}
+                    continue;
+                }
+                if let Message::Close(_) = msg {
+                    let _ = client.close(None).await;
+                    break;
+                }
+                if (msg.is_text() || msg.is_binary()) && client.send(msg).await.is_err() {
+                    break;
                 }
             }
         }
@@ -1201,7 +1211,7 @@ impl World {
         } else {
             let denied = topic == "device.request.denied";
             let holder = json!({
-                "id": holder_id, "name": name, "enabled": !(denied && person % 2 == 0),
+                "id": holder_id, "name": name, "enabled": !(denied && person.is_multiple_of(2)),
                 "activeDate": "2024-01-01T00:00:00Z",
                 "expireDate": if denied && person % 2 == 1 { "2025-06-30T00:00:00Z" } else { "2030-12-31T23:59:59Z" },
             });
@@ -1426,7 +1436,7 @@ fn node_cycle(w: &World, g: &mut Generator, offline_for: Duration) -> Vec<Planne
     let node = (s.count as usize - 1) % w.nodes.len();
     let mut back = vec![w.notice("cloudnode.connected", node, Stamp::TimestampRfc3339)];
     let mut now = vec![w.notice("cloudnode.disconnected", node, Stamp::TimestampMs)];
-    if s.count % 4 == 0 {
+    if s.count.is_multiple_of(4) {
         now.push(w.entity(&mut s.rng, "unregistered", node));
         back.push(w.entity(&mut s.rng, "registered", node));
     }
@@ -1493,7 +1503,7 @@ impl Inner {
             }
         }
         g.steps += 1;
-        if self.faults.is_on(PdkFault::Malformed) && g.steps % 4 == 0 {
+        if self.faults.is_on(PdkFault::Malformed) && g.steps.is_multiple_of(4) {
             self.malformed(g, &mut out);
         }
         if self.faults.is_on(PdkFault::OutOfOrder) {

@@ -93,7 +93,7 @@ const THAW_AFTER: Duration = Duration::from_secs(1);
 
 /// Run the source until cancelled or failed.
 pub async fn run(ctx: SourceCtx) {
-    match Runner::new(&ctx) {
+    match Runner::configure(&ctx) {
         Ok(parts) => Runner::assemble(ctx, parts).run().await,
         Err(reason) => {
             tracing::error!(source = ctx.name(), "stopped: {reason}");
@@ -361,7 +361,7 @@ struct Session {
 }
 
 impl Runner {
-    fn new(ctx: &SourceCtx) -> Result<Parts, String> {
+    fn configure(ctx: &SourceCtx) -> Result<Parts, String> {
         let c = &ctx.config;
         let base_url = c
             .base_url
@@ -929,12 +929,11 @@ impl Runner {
             self.backfill_retry_at = None;
             self.resolve_gap(ms).await;
         }
-        if self.ingest.has_due(ms) {
-            self.flush(false).await?;
-        } else if s.delivered
+        // Commit what is due, or just the cursor now and then on a quiet live link.
+        let cursor_due = s.delivered
             && self.last_commit.elapsed() >= CURSOR_EVERY
-            && self.ingest.cursor(ms) != self.ingest.saved()
-        {
+            && self.ingest.cursor(ms) != self.ingest.saved();
+        if self.ingest.has_due(ms) || cursor_due {
             self.flush(false).await?;
         }
         Ok(())
