@@ -83,6 +83,10 @@ pub struct SourceConfig {
     /// DoorFlow: events per page (`n`, 1–1000; default 1000). Smaller pages only help
     /// tests exercise paging.
     pub page_size: Option<usize>,
+    /// PDK: history endpoint path for backfilling stream gaps (`{systemId}` is filled
+    /// in), e.g. `"/{systemId}/events"`; PDK's real path is unconfirmed. Without it,
+    /// outages are recorded as `source.gap` events.
+    pub history_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

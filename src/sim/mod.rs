@@ -5,4 +5,5 @@ pub mod doorflow;
 pub mod history;
 pub mod kisi;
 pub mod launch;
+pub mod pdk;
 pub mod seam;
