@@ -9,8 +9,9 @@
 //! - `GET /socket.io/?systemId=&token=&EIO=4&transport=websocket`: the stream, served by
 //!   socketioxide (EIO=4, and EIO=3 through its `v4` feature). The token is checked when
 //!   the client joins `/` (a refusal is a Socket.IO connect error, `44{"message"}`).
-//!   `subscribeIsolated {"topics": [...]}` sets what the client receives; events are
-//!   emitted with the topic as the event name and the payload as the single argument.
+//!   `subscribeIsolated {"topics": [...]}` sets what the client receives (read by the
+//!   relay below, see `Inner::subscribe`); events are emitted with the topic as the
+//!   event name and the payload as the single argument.
 //! - `GET /{systemId}/events?from=&to=&offset=&limit=` (Bearer system token): the ledger's
 //!   primary events with `from <= time <= to` (epoch ms, inclusive) as `{"topic", "body"}`
 //!   items, oldest first: `{"events": [...], "next_offset": n | null}`. PDK's real history
@@ -38,7 +39,9 @@
 
 use crate::model::Vendor;
 use crate::sim::history::{DOORS, Rng, door_vendor, person_name};
-use crate::sources::socketio::{EioVersion, EngineRules};
+use crate::sources::socketio::{
+    EioVersion, EnginePacket, EngineRules, SocketPacket, decode_engine, decode_message,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -254,7 +257,6 @@ struct Issued {
 
 struct Client {
     socket: SocketRef,
-    topics: HashSet<String>,
     token_expires: DateTime<Utc>,
     invalid_sent: bool,
     held: Vec<(String, Value)>,
@@ -266,6 +268,8 @@ struct Inner {
     world: World,
     ledger: Mutex<Vec<SimEvent>>,
     clients: Mutex<HashMap<Sid, Client>>,
+    /// Topics per socket id (= the Engine.IO sid), set by the relay.
+    subscriptions: Mutex<HashMap<String, HashSet<String>>>,
     tokens: Mutex<HashMap<String, Issued>>,
     token_posts: Mutex<VecDeque<Instant>>,
     token_seq: AtomicU64,
@@ -299,6 +303,7 @@ impl PdkSim {
             faults: Faults::default(),
             ledger: Mutex::new(Vec::new()),
             clients: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             token_posts: Mutex::new(VecDeque::new()),
             token_seq: AtomicU64::new(1),
@@ -422,9 +427,11 @@ impl PdkSimHandle {
 
     /// Clients currently joined with at least one topic subscribed.
     pub fn subscribed_clients(&self) -> usize {
-        lock(&self.inner.clients)
-            .values()
-            .filter(|c| !c.topics.is_empty())
+        let clients = lock(&self.inner.clients);
+        let subs = lock(&self.inner.subscriptions);
+        clients
+            .keys()
+            .filter(|sid| subs.get(&sid.to_string()).is_some_and(|t| !t.is_empty()))
             .count()
     }
 
@@ -721,7 +728,6 @@ fn joined(inner: Arc<Inner>, s: SocketRef) {
         s.id,
         Client {
             socket: s.clone(),
-            topics: HashSet::new(),
             token_expires: expires,
             invalid_sent: false,
             held: Vec::new(),
@@ -729,29 +735,6 @@ fn joined(inner: Arc<Inner>, s: SocketRef) {
     );
     lock(&inner.stats).joined += 1;
 
-    let sub_inner = inner.clone();
-    s.on(
-        "subscribeIsolated",
-        move |s: SocketRef, Data(v): Data<Value>| {
-            let inner = sub_inner.clone();
-            async move {
-                let topics: HashSet<String> = v
-                    .get("topics")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(c) = lock(&inner.clients).get_mut(&s.id) {
-                    c.topics = topics;
-                }
-                lock(&inner.stats).subscriptions += 1;
-            }
-        },
-    );
     let renew_inner = inner.clone();
     s.on("renewedToken", move |s: SocketRef, Data(v): Data<Value>| {
         let inner = renew_inner.clone();
@@ -811,9 +794,13 @@ impl Inner {
         };
         let mut clients = lock(&self.clients);
         let mut stats = lock(&self.stats);
-        for c in clients.values_mut() {
+        let subs = lock(&self.subscriptions);
+        for (sid, c) in clients.iter_mut() {
+            let Some(topics) = subs.get(&sid.to_string()) else {
+                continue;
+            };
             for (topic, payload) in items {
-                if !c.topics.contains(topic) {
+                if !topics.contains(topic) {
                     continue;
                 }
                 if c.token_expires <= now {
@@ -951,6 +938,7 @@ async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
     kill.mark_unchanged();
     let mut inject = inner.inject.subscribe();
     let mut rules = EngineRules::new(version);
+    let mut sid: Option<String> = None;
     loop {
         tokio::select! {
             _ = kill.changed() => {
@@ -975,6 +963,9 @@ async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
                             lock(&inner.connections)[index].violation = Some(v.to_string());
                             let _ = client.close(None).await;
                             break;
+                        }
+                        if let Some(sid) = &sid {
+                            inner.subscribe(sid, text.as_str());
                         }
                         if upstream.send(Message::Text(text)).await.is_err() {
                             break;
@@ -1004,6 +995,12 @@ async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
                     let _ = client.close(None).await;
                     break;
                 }
+                if sid.is_none()
+                    && let Ok(EnginePacket::Open { sid: id, .. }) =
+                        msg.to_text().map_or(Err(()), |t| decode_engine(t).map_err(|_| ()))
+                {
+                    sid = Some(id);
+                }
                 if (msg.is_text() || msg.is_binary()) && client.send(msg).await.is_err() {
                     break;
                 }
@@ -1011,6 +1008,37 @@ async fn relay(inner: Arc<Inner>, stream: TcpStream, internal: SocketAddr) {
         }
     }
     let _ = upstream.close(None).await;
+    if let Some(sid) = sid {
+        lock(&inner.subscriptions).remove(&sid);
+    }
+}
+
+impl Inner {
+    /// `subscribeIsolated {"topics": [...]}` from the client of socket `sid` replaces
+    /// its topics. Handled here rather than by a socketioxide listener: socketioxide
+    /// sends `40` before it runs the connect handler that registers listeners, so a
+    /// quick client's subscription could find none and be dropped.
+    fn subscribe(&self, sid: &str, frame: &str) {
+        let Ok(SocketPacket::Event { name, args, .. }) = decode_message(frame) else {
+            return;
+        };
+        if name != "subscribeIsolated" {
+            return;
+        }
+        let topics: HashSet<String> = args
+            .first()
+            .and_then(|a| a.get("topics"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        lock(&self.subscriptions).insert(sid.to_string(), topics);
+        lock(&self.stats).subscriptions += 1;
+    }
 }
 
 fn log_frame(inner: &Inner, index: usize, frame: &str) {
