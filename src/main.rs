@@ -195,8 +195,11 @@ fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::Worke
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "doorwatch.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
+    // PDK's stream URL carries its token; tungstenite would log it at trace level.
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOORWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive("tungstenite=off".parse().expect("static directive"))
+        .add_directive("tokio_tungstenite=off".parse().expect("static directive"));
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)

@@ -4,6 +4,7 @@
 use crate::model::Vendor;
 use crate::sim::doorflow::{DoorflowSim, DoorflowSimHandle, DoorflowSimOptions};
 use crate::sim::kisi::{KisiSim, KisiSimHandle, KisiSimOptions};
+use crate::sim::pdk::{PdkSim, PdkSimHandle, PdkSimOptions};
 use crate::sim::seam::{SeamSim, SeamSimHandle, SeamSimOptions};
 use std::io::Write;
 use std::path::Path;
@@ -31,6 +32,7 @@ impl Default for LaunchOptions {
 /// One running simulator.
 pub enum Running {
     Kisi(KisiSimHandle),
+    Pdk(PdkSimHandle),
     Seam(SeamSimHandle),
     Doorflow(DoorflowSimHandle),
 }
@@ -39,6 +41,7 @@ impl Running {
     pub fn vendor(&self) -> Vendor {
         match self {
             Running::Kisi(_) => Vendor::Kisi,
+            Running::Pdk(_) => Vendor::Pdk,
             Running::Seam(_) => Vendor::Seam,
             Running::Doorflow(_) => Vendor::Doorflow,
         }
@@ -47,6 +50,7 @@ impl Running {
     pub fn base_url(&self) -> String {
         match self {
             Running::Kisi(s) => s.base_url(),
+            Running::Pdk(s) => s.base_url(),
             Running::Seam(s) => s.base_url(),
             Running::Doorflow(s) => s.base_url(),
         }
@@ -63,6 +67,14 @@ impl Running {
         );
         let creds = match self {
             Running::Kisi(s) => format!("token = \"{}\"\n", s.api_key()),
+            Running::Pdk(s) => format!(
+                "auth_url = \"{}\"\nsystem_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nhistory_path = \"{}\"\n",
+                s.base_url(),
+                s.system_id(),
+                s.client_id(),
+                s.client_secret(),
+                crate::sim::pdk::HISTORY_PATH
+            ),
             Running::Seam(s) => format!("token = \"{}\"\n", s.api_key()),
             Running::Doorflow(s) => format!(
                 "client_id = \"{}\"\nclient_secret = \"{}\"\nrefresh_token = \"{}\"\n",
@@ -77,6 +89,7 @@ impl Running {
     pub async fn shutdown(self) {
         match self {
             Running::Kisi(s) => s.shutdown().await,
+            Running::Pdk(s) => s.shutdown().await,
             Running::Seam(s) => s.shutdown().await,
             Running::Doorflow(s) => s.shutdown().await,
         }
@@ -90,7 +103,8 @@ pub struct Simulators {
 
 /// Vendors with a simulator in this build.
 pub fn available(v: Vendor) -> bool {
-    matches!(v, Vendor::Kisi | Vendor::Seam | Vendor::Doorflow)
+    let _ = v;
+    true
 }
 
 impl Simulators {
@@ -137,7 +151,15 @@ impl Simulators {
                     .await
                     .map_err(bind)?,
                 ),
-                Vendor::Pdk => continue,
+                Vendor::Pdk => Running::Pdk(
+                    PdkSim::start(PdkSimOptions {
+                        port,
+                        rate: opts.rate,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(bind)?,
+                ),
             };
             running.push(r);
         }
