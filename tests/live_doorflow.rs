@@ -457,7 +457,7 @@ async fn rotated_refresh_token_survives_a_restart_and_never_shows() {
     .await;
     let (status, out1, err1) = first.terminate().await;
     assert!(status.success(), "{status:?}\n{err1}");
-    assert!(out1.contains("df [doorflow]: stopped"), "{out1}\n{err1}");
+    assert!(out1.contains("df [doorflow]: live;"), "{out1}\n{err1}");
 
     // The configured seed is long spent: only the rotated copy in the store works.
     let spent = reqwest::Client::new()
@@ -484,7 +484,7 @@ async fn rotated_refresh_token_survives_a_restart_and_never_shows() {
     daemon_catch_up(&h, &mut second).await;
     let (status, out2, err2) = second.terminate().await;
     assert!(status.success(), "{status:?}\n{err2}");
-    assert!(out2.contains("df [doorflow]: stopped"), "{out2}\n{err2}");
+    assert!(out2.contains("df [doorflow]: live;"), "{out2}\n{err2}");
     assert!(!err2.contains("failed"), "{err2}");
 
     let (ids, search) = search_all(&data).await;
@@ -539,7 +539,7 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
     daemon_catch_up(&h, &mut second).await;
     let (status, out, err) = second.terminate().await;
     assert!(status.success(), "{status:?}\n{err}");
-    assert!(out.contains("df [doorflow]: stopped"), "{out}\n{err}");
+    assert!(out.contains("df [doorflow]: live;"), "{out}\n{err}");
 
     let (ids, _) = search_all(&data).await;
     assert_same(&ids, &ledger_ids(&h));
