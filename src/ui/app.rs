@@ -327,6 +327,16 @@ impl App {
             .filter(|(_, a)| !a.acknowledged())
     }
 
+    /// A door's name from the listings, for events that carry only its id (Seam).
+    pub fn door_name(&self, source: &str, id: &str) -> Option<&str> {
+        self.snapshot
+            .doors
+            .iter()
+            .find(|d| d.key.source == source && d.key.id == id)
+            .map(|d| d.name.as_str())
+            .filter(|n| *n != id)
+    }
+
     pub fn selected_alarm(&self) -> Option<&Alarm> {
         self.snapshot.alarms.get(self.alarms.selected)
     }

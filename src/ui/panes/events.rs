@@ -11,7 +11,10 @@ use ratatui::widgets::{Block, Cell, Row, Table};
 
 pub fn row<'a>(app: &App, e: &'a Event, wide: bool) -> Row<'a> {
     let style = severity_style(app, e.severity);
-    let door = e.door.as_ref().map_or("-", |r| r.label());
+    let door = e.door.as_ref().map_or("-", |r| match &r.name {
+        Some(n) => n.as_str(),
+        None => app.door_name(&e.source, &r.id).unwrap_or(&r.id),
+    });
     let person = e.person.as_ref().map_or("-", |r| r.label());
     let mut cells = vec![
         Cell::from(e.occurred_at.format("%H:%M:%S").to_string()),
