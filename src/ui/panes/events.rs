@@ -45,6 +45,17 @@ pub fn widths(wide: bool) -> Vec<Constraint> {
     w
 }
 
+/// An event table (live or search results) around `rows`: the column header and widths
+/// that go with [`row`].
+pub fn table<'a>(app: &App, rows: Vec<Row<'a>>, wide: bool) -> Table<'a> {
+    let mut header = vec!["time", "age", "vendor", "kind", "door"];
+    if wide {
+        header.push("person");
+    }
+    header.push("summary");
+    Table::new(rows, widths(wide)).header(Row::new(header).style(app.theme.style(Role::Muted)))
+}
+
 pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
     let live = &app.live;
     let height = super::inner_height(area);
@@ -75,13 +86,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
             }
         })
         .collect();
-    let mut header = vec!["time", "age", "vendor", "kind", "door"];
-    if wide {
-        header.push("person");
-    }
-    header.push("summary");
-    let table = Table::new(rows, widths(wide))
-        .header(Row::new(header).style(app.theme.style(Role::Muted)))
+    let table = table(app, rows, wide)
         .block(block);
     if len == 0 {
         frame.render_widget(

@@ -5,7 +5,7 @@ use crate::ui::theme::Role;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Paragraph, Row};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
     let s = &app.search;
@@ -62,13 +62,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
             }
         })
         .collect();
-    let mut header = vec!["time", "age", "vendor", "kind", "door"];
-    if wide {
-        header.push("person");
-    }
-    header.push("summary");
-    let table = Table::new(rows, super::events::widths(wide))
-        .header(Row::new(header).style(t.style(Role::Muted)))
-        .block(block);
+    let table = super::events::table(app, rows, wide).block(block);
     frame.render_widget(table, results);
 }
