@@ -370,6 +370,25 @@ fn the_demo_starts_in_the_wide_layout_and_quits_cleanly() {
     });
     assert!(screen.contains("Doors ("), "{screen}");
     assert!(screen.contains("Events — "), "{screen}");
+    // Live events arrive from every vendor's simulator through its real protocol, and
+    // the alarm the simulators raise within seconds reaches the header.
+    // An event row starts with its time (`│19:38:03 0s   pdk ...`); the controllers
+    // pane lists vendors too, so only such rows count.
+    let event_rows = |s: &str, vendor: &str| {
+        s.lines().any(|l| {
+            let row = l.trim_start_matches('│');
+            row.get(2..3) == Some(":")
+                && row.get(5..6) == Some(":")
+                && row.contains(&format!(" {vendor} "))
+        })
+    };
+    let screen = tmux.wait_for("events from all four vendors and an alarm", |s| {
+        ["kisi", "pdk", "seam", "doorflow"]
+            .iter()
+            .all(|v| event_rows(s, v))
+            && s.contains(" critical ")
+    });
+    assert!(!screen.contains("waiting for events"), "{screen}");
     tmux.type_text("q");
     // Asks first only if the demo already raised alarms nobody acknowledged.
     let screen = tmux.wait_for("quit or its question", |s| {
