@@ -243,10 +243,17 @@ pub async fn run(
     });
     let why = stop_signal(exit_after).await;
     tracing::info!("daemon stopping: {why}");
+    let result = stop_and_report(live).await;
+    watcher.abort();
+    result
+}
+
+/// Stop every source, close the store (checkpointed and flushed), and print one
+/// status line per source as it was at the stop.
+pub async fn stop_and_report(live: Live) -> anyhow::Result<()> {
     let board = live.board.clone();
     let before_stop = board.all();
     let engine = live.shutdown().await?;
-    watcher.abort();
     engine.close()?;
     for line in final_status_lines(before_stop, &board) {
         println!("{line}");

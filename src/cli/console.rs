@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::daemon::Live;
 use crate::engine::Engine;
-use crate::ui::app::App;
+use crate::ui::app::{self, App};
 use crate::ui::keymap::Keymap;
 use crate::ui::{ConsoleOptions, EventFeed};
 use std::io::IsTerminal;
@@ -97,5 +97,3 @@ pub async fn run(
     engine.close()?;
     result
 }
-
-use crate::ui::app;

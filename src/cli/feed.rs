@@ -55,12 +55,5 @@ pub async fn run(
     })?;
     let why = crate::daemon::stop_signal(exit_after).await;
     tracing::info!("feed stopping: {why}");
-    let board = live.board.clone();
-    let before_stop = board.all();
-    let engine = live.shutdown().await?;
-    engine.close()?;
-    for line in crate::daemon::final_status_lines(before_stop, &board) {
-        println!("{line}");
-    }
-    Ok(())
+    crate::daemon::stop_and_report(live).await
 }
