@@ -21,6 +21,16 @@ pub struct Config {
     pub sources: Vec<Spanned<SourceConfig>>,
     pub webhooks: Option<WebhooksConfig>,
     pub alarms: Option<Spanned<AlarmsConfig>>,
+    pub daemon: Option<DaemonConfig>,
+}
+
+/// `[daemon]`: who may attach to the store owner's socket.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The socket's group (mode 0660): members of it may attach. Default: the
+    /// running user's own group, so only that user.
+    pub group: Option<String>,
 }
 
 /// `[alarms]`: the alarm rules' settings; everything optional.
@@ -45,7 +55,7 @@ pub struct RuleConfig {
     pub priority: Option<crate::state::alarms::Priority>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: Spanned<String>,
@@ -89,7 +99,7 @@ pub struct SourceConfig {
     pub history_path: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhooksConfig {
     pub listen: String,

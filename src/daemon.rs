@@ -2,11 +2,15 @@
 //! the webhook receiver. `doorwatch daemon` runs this headless; the console runs the
 //! same thing in-process.
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::engine::Engine;
 use crate::model::Event;
+use crate::remote::{Served, Server};
 use crate::sources::runtime::{self, EngineThread, LinkState, Sink, SourceCtx, StatusBoard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,9 +23,26 @@ pub struct Live {
     pub board: StatusBoard,
     pub sink: Sink,
     cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    http: reqwest::Client,
+    config: Config,
+    sources: BTreeMap<String, RunningSource>,
+    webhooks: Option<JoinHandle<()>>,
+    webhooks_cancel: CancellationToken,
     engine: EngineThread,
+    events: broadcast::Sender<Arc<Vec<Event>>>,
+    server: Option<Server>,
 }
+
+/// One source's task and how to stop it alone (on a config reload).
+struct RunningSource {
+    config: SourceConfig,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Committed events waiting for attached consoles; a console further behind than this
+/// is told how many it missed (they are in the store).
+const EVENT_HUB: usize = 1_024;
 
 /// One HTTP client for every REST source: rustls, sane timeouts, our user agent.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
@@ -40,55 +61,154 @@ impl Live {
         engine: Engine,
         on_commit: impl Fn(&Engine, &[Event]) + Send + 'static,
     ) -> anyhow::Result<Live> {
-        let board = StatusBoard::new();
-        let http = http_client()?;
-        let cancel = CancellationToken::new();
-        // Read every cursor before the engine moves to its thread.
-        let mut starts = Vec::new();
+        let (events, _) = broadcast::channel(EVENT_HUB);
+        let hub = events.clone();
+        let (sink, engine) = runtime::spawn_engine(engine, move |engine, stored| {
+            on_commit(engine, stored);
+            if !stored.is_empty() {
+                // No subscriber is fine: nobody is attached.
+                let _ = hub.send(Arc::new(stored.to_vec()));
+            }
+        });
+        let mut live = Live {
+            board: StatusBoard::new(),
+            sink,
+            cancel: CancellationToken::new(),
+            http: http_client()?,
+            config: Config::default(),
+            sources: BTreeMap::new(),
+            webhooks: None,
+            webhooks_cancel: CancellationToken::new(),
+            engine,
+            events,
+            server: None,
+        };
+        live.apply(config.clone());
+        Ok(live)
+    }
+
+    /// Start what `config` has and is not running; `reload` stops what it lost first.
+    fn apply(&mut self, config: Config) {
         for source in &config.sources {
             let source = source.get_ref();
-            let cursor = engine.store().cursor(source.name())?;
-            let credential = engine.store().credential(source.name())?;
-            starts.push((source.clone(), cursor, credential));
-        }
-        let (sink, engine) = runtime::spawn_engine(engine, on_commit);
-        let mut tasks = Vec::new();
-        for (source, cursor, credential) in starts {
-            let status = board.register(source.name(), source.vendor());
+            if self.sources.contains_key(source.name()) {
+                continue;
+            }
+            let (cursor, credential) = {
+                let shared = self.engine.engine();
+                let engine = runtime::lock_engine(&shared);
+                let store = engine.store();
+                (store.cursor(source.name()), store.credential(source.name()))
+            };
+            let (cursor, credential) = match (cursor, credential) {
+                (Ok(c), Ok(k)) => (c, k),
+                (Err(e), _) | (_, Err(e)) => {
+                    let status = self.board.register(source.name(), source.vendor());
+                    status.failed(format!("cannot read its cursor from the store: {e}"));
+                    continue;
+                }
+            };
+            let status = self.board.register(source.name(), source.vendor());
             tracing::info!(
                 source = source.name(),
                 vendor = %source.vendor(),
                 resume = cursor.is_some(),
                 "starting source"
             );
-            tasks.push(crate::sources::spawn(SourceCtx {
-                config: source,
-                sink: sink.clone(),
+            let cancel = self.cancel.child_token();
+            let task = crate::sources::spawn(SourceCtx {
+                config: source.clone(),
+                sink: self.sink.clone(),
                 status,
                 cursor,
                 credential,
-                cancel: cancel.child_token(),
-                http: http.clone(),
-            }));
+                cancel: cancel.clone(),
+                http: self.http.clone(),
+            });
+            self.sources.insert(
+                source.name().to_string(),
+                RunningSource {
+                    config: source.clone(),
+                    cancel,
+                    task,
+                },
+            );
         }
-        if config.webhooks.is_some() {
-            let (config, sink, board, cancel) =
-                (config.clone(), sink.clone(), board.clone(), cancel.child_token());
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = crate::sources::webhook::serve(&config, sink, board, cancel).await
-                {
+        if config.webhooks.is_some() && self.webhooks.is_none() {
+            let (config, sink, board) = (config.clone(), self.sink.clone(), self.board.clone());
+            self.webhooks_cancel = self.cancel.child_token();
+            let cancel = self.webhooks_cancel.clone();
+            self.webhooks = Some(tokio::spawn(async move {
+                if let Err(e) = crate::sources::webhook::serve(&config, sink, board, cancel).await {
                     tracing::error!("webhook receiver stopped: {e:#}");
                     eprintln!("doorwatch: webhook receiver: {e:#}");
                 }
             }));
         }
-        Ok(Live {
-            board,
-            sink,
-            cancel,
-            tasks,
-            engine,
-        })
+        self.config = config;
+    }
+
+    /// Take a new config without a restart: sources that were removed or changed stop
+    /// (their cursors stay where their last commit put them), new and changed ones
+    /// start from their cursors, untouched ones run on undisturbed. Returns one line
+    /// per change.
+    pub async fn reload(&mut self, config: Config) -> Vec<String> {
+        let mut said = Vec::new();
+        let wanted: BTreeMap<&str, &SourceConfig> = config
+            .sources
+            .iter()
+            .map(|s| (s.get_ref().name(), s.get_ref()))
+            .collect();
+        let stale: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|(name, r)| wanted.get(name.as_str()) != Some(&&r.config))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &stale {
+            if let Some(r) = self.sources.remove(name) {
+                r.cancel.cancel();
+                stop_task(r.task).await;
+                self.board.remove(name);
+                said.push(if wanted.contains_key(name.as_str()) {
+                    format!("source {name} changed: restarted")
+                } else {
+                    format!("source {name} removed")
+                });
+            }
+        }
+        for name in wanted.keys() {
+            if !self.sources.contains_key(*name) && !stale.iter().any(|s| s == name) {
+                said.push(format!("source {name} added"));
+            }
+        }
+        // The receiver routes by the configured sources: any change restarts it.
+        let webhooks_changed = config.webhooks != self.config.webhooks
+            || (config.webhooks.is_some() && config.sources != self.config.sources);
+        if webhooks_changed {
+            if let Some(task) = self.webhooks.take() {
+                self.webhooks_cancel.cancel();
+                stop_task(task).await;
+            }
+            if config.webhooks.is_some() {
+                said.push("webhook receiver restarted".into());
+            }
+        }
+        self.apply(config);
+        said
+    }
+
+    /// Serve consoles on `<data_dir>/doorwatch.sock` (this process owns the store).
+    pub fn serve(&mut self, data_dir: &std::path::Path, group: Option<&str>) -> anyhow::Result<()> {
+        let served = Served {
+            engine: self.engine(),
+            sink: self.sink.clone(),
+            board: self.board.clone(),
+            changes: self.engine_changes(),
+            events: self.events.clone(),
+        };
+        self.server = Some(Server::start(data_dir, group, served)?);
+        Ok(())
     }
 
     /// The engine, for readers (the console).
@@ -101,18 +221,31 @@ impl Live {
         self.engine.changes()
     }
 
-    /// Stop every source, wait for in-flight commits, and hand the engine back.
-    pub async fn shutdown(self) -> anyhow::Result<Engine> {
+    /// Stop serving, stop every source, wait for in-flight commits, and hand the
+    /// engine back.
+    pub async fn shutdown(mut self) -> anyhow::Result<Engine> {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
         self.cancel.cancel();
-        for task in self.tasks {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
-                abort.abort();
-            }
+        let tasks = std::mem::take(&mut self.sources)
+            .into_values()
+            .map(|r| r.task)
+            .chain(self.webhooks.take());
+        for task in tasks {
+            stop_task(task).await;
         }
         drop(self.sink);
         let thread = self.engine;
         tokio::task::spawn_blocking(move || thread.join()).await?
+    }
+}
+
+/// Give a cancelled task its grace to finish the batch in hand, then abandon it.
+async fn stop_task(task: JoinHandle<()>) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+        abort.abort();
     }
 }
 
@@ -207,21 +340,32 @@ fn lines_for(statuses: Vec<crate::sources::runtime::SourceStatus>) -> Vec<String
         .collect()
 }
 
-/// `doorwatch daemon`: run every source headless until a signal or `exit_after`.
-pub async fn run(
-    config: &Config,
-    engine: Engine,
-    exit_after: Option<Duration>,
-) -> anyhow::Result<()> {
-    let live = Live::start(config, engine, |_, _| {})?;
+/// Where `doorwatch daemon` finds its config and store.
+pub struct DaemonOptions<'a> {
+    pub data_dir: &'a std::path::Path,
+    /// Re-read on SIGHUP; `None` when it runs without a config file.
+    pub config_path: Option<&'a std::path::Path>,
+    pub exit_after: Option<Duration>,
+}
+
+/// `doorwatch daemon`: run every source headless and serve consoles on the socket
+/// until SIGTERM/SIGINT or `exit_after`; SIGHUP re-reads the config.
+pub async fn run(config: &Config, engine: Engine, opts: DaemonOptions<'_>) -> anyhow::Result<()> {
+    let mut live = Live::start(config, engine, |_, _| {})?;
+    let group = config.daemon.as_ref().and_then(|d| d.group.clone());
+    if let Err(e) = live.serve(opts.data_dir, group.as_deref()) {
+        let _ = stop_and_report(live).await;
+        return Err(e);
+    }
     println!(
-        "doorwatch daemon: {} source(s){}",
+        "doorwatch daemon: {} source(s){}; consoles attach at {}",
         config.sources.len(),
         config
             .webhooks
             .as_ref()
             .map(|w| format!(", webhooks on {}", w.listen))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        crate::remote::socket_path(opts.data_dir).display()
     );
     // Failures are worth a line on stderr as they happen (a rejected token should not
     // wait for the end of the run to be seen); everything else goes to the log.
@@ -241,11 +385,43 @@ pub async fn run(
             }
         }
     });
-    let why = stop_signal(exit_after).await;
+    let stop = stop_signal(opts.exit_after);
+    tokio::pin!(stop);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let why = loop {
+        tokio::select! {
+            why = &mut stop => break why,
+            _ = hangup.recv() => reload(&mut live, opts.config_path).await,
+        }
+    };
     tracing::info!("daemon stopping: {why}");
     let result = stop_and_report(live).await;
     watcher.abort();
     result
+}
+
+/// SIGHUP: re-read the config; a broken file keeps what runs and says why.
+async fn reload(live: &mut Live, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        eprintln!("doorwatch: SIGHUP: no config file to re-read");
+        return;
+    };
+    match Config::load(path) {
+        Ok(config) => {
+            let said = live.reload(config).await;
+            tracing::info!("config reloaded: {}", said.join("; "));
+            if said.is_empty() {
+                println!("doorwatch: config reloaded, nothing changed");
+            }
+            for line in said {
+                println!("doorwatch: config reloaded: {line}");
+            }
+        }
+        Err(e) => {
+            tracing::warn!("config reload failed: {e}");
+            eprintln!("doorwatch: config reload failed, keeping the running config: {e}");
+        }
+    }
 }
 
 /// Stop every source, close the store (checkpointed and flushed), and print one

@@ -186,6 +186,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The alarms `doorwatch alarms` lists: those still needing someone, or with `all`
+    /// every one; most urgent first, then oldest.
+    pub fn alarm_list(&self, all: bool) -> Vec<Alarm> {
+        if !all {
+            return self.alarms.open_alarms().into_iter().cloned().collect();
+        }
+        let mut v: Vec<Alarm> = self.alarms.all().cloned().collect();
+        v.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.raised_at.cmp(&b.raised_at))
+        });
+        v
+    }
+
     /// Acknowledge an alarm; the acknowledgement is durable before this returns.
     pub fn ack(
         &mut self,

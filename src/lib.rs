@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod model;
+pub mod remote;
 pub mod search;
 pub mod sim;
 pub mod sources;

@@ -5,6 +5,8 @@ use doorwatch::cli::{self, BadQuery, export::Format};
 use doorwatch::config::{self, Config};
 use doorwatch::engine::Engine;
 use doorwatch::model::Vendor;
+use doorwatch::remote::Client;
+use doorwatch::remote::protocol::AckRefusal;
 use doorwatch::state::alarms::AckError;
 use doorwatch::store::EventKey;
 use std::io::Write;
@@ -193,7 +195,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Option<Config>> {
 fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = data_dir.join("logs");
     std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::daily(dir, "doorwatch.log");
+    // A log dir we may not write (another user's data dir, read through the daemon's
+    // socket) means no log, not a panic.
+    let appender = tracing_appender::rolling::RollingFileAppender::builder()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("doorwatch.log")
+        .build(dir)
+        .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     // PDK's stream URL carries its token; tungstenite would log it at trace level.
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOORWATCH_LOG")
@@ -228,15 +236,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         theme: cli.theme.clone(),
     };
     match cli.command {
-        // Until the console lands, both run the live feed (one line per event).
+        // A running owner of this data dir comes first: a guard without a config of
+        // their own attaches to the desk's daemon rather than starting a demo.
         None => match config {
-            None => run_demo(&data_dir, None, flags),
-            Some(config) => {
-                let engine = Engine::open(&data_dir, alarm_config)?;
+            None if Client::connect(&data_dir)?.is_none() => run_demo(&data_dir, None, flags),
+            config => {
+                let config = config.unwrap_or_default();
                 let rt = tokio::runtime::Runtime::new()?;
                 rt.block_on(cli::console::run(
                     &config,
-                    engine,
                     &data_dir,
                     flags,
                     "doorwatch: live feed (Ctrl-C to stop)",
@@ -268,9 +276,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let source = source.unwrap_or_else(|| vendor.to_string());
             let text = cli::import::read_input(&file)?;
-            let mut engine = Engine::open(&data_dir, alarm_config)?;
-            let report = cli::import::import_text(&mut engine, vendor, &source, &text)?;
-            engine.close()?;
+            let report = match Client::connect(&data_dir)? {
+                Some(mut owner) => cli::import::through(&mut owner, vendor, &source, &text)?,
+                None => {
+                    let mut engine = Engine::open(&data_dir, alarm_config)?;
+                    let report = cli::import::import_text(&mut engine, vendor, &source, &text)?;
+                    engine.close()?;
+                    report
+                }
+            };
             tracing::info!(%vendor, %source, "import: {report}");
             println!("{report}");
             Ok(())
@@ -281,32 +295,47 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             before,
         }) => {
-            let query = cli::parse_query(&join_query(&query))?;
-            let store = cli::open_store(&data_dir)?;
+            let text = join_query(&query);
+            let query = cli::parse_query(&text)?;
             let mut out = stdout.lock();
-            let next = cli::search::run(&store, &query, limit, before, json, &mut out)?;
+            let next = match Client::connect(&data_dir)? {
+                Some(mut owner) => {
+                    let before = before.map(|k| k.to_string());
+                    owner.search_all(&text, limit, before.as_deref(), |e| {
+                        let line = if json {
+                            cli::search::json_line(e)
+                        } else {
+                            cli::search::human_line(e)
+                        };
+                        writeln!(out, "{line}")?;
+                        Ok(())
+                    })?
+                }
+                None => {
+                    let store = cli::open_store(&data_dir)?;
+                    cli::search::run(&store, &query, limit, before, json, &mut out)?
+                        .map(|k| k.to_string())
+                }
+            };
             out.flush()?;
             if let Some(next) = next {
-                eprintln!("{}", cli::search::more_hint(next));
+                eprintln!("{}", cli::search::more_hint(&next));
             }
             Ok(())
         }
         Some(Command::Alarms { json, all }) => {
-            let mut engine = Engine::open(&data_dir, alarm_config)?;
-            engine.tick(chrono::Utc::now())?;
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let alarms: Vec<_> = if all {
-                let mut v: Vec<_> = engine.alarms.all().collect();
-                v.sort_by(|a, b| {
-                    b.priority
-                        .cmp(&a.priority)
-                        .then(a.raised_at.cmp(&b.raised_at))
-                });
-                v
-            } else {
-                engine.alarms.open_alarms()
+            let alarms = match Client::connect(&data_dir)? {
+                Some(mut owner) => owner.alarms(all)?,
+                None => {
+                    let mut engine = Engine::open(&data_dir, alarm_config)?;
+                    engine.tick(chrono::Utc::now())?;
+                    let alarms = engine.alarm_list(all);
+                    engine.close()?;
+                    alarms
+                }
             };
-            for a in alarms {
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for a in &alarms {
                 if json {
                     writeln!(out, "{}", a.to_json())?;
                 } else {
@@ -314,32 +343,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             out.flush()?;
-            drop(out);
-            engine.close()?;
             Ok(())
         }
         Some(Command::Ack { id, note, operator }) => {
             let operator = operator.unwrap_or(operator_default);
-            let mut engine = Engine::open(&data_dir, alarm_config)?;
-            let outcome = engine.ack(&id, &operator, &note, chrono::Utc::now())?;
-            engine.close()?;
+            let outcome = match Client::connect(&data_dir)? {
+                Some(mut owner) => owner.ack(&id, &note, &operator)?,
+                None => {
+                    let mut engine = Engine::open(&data_dir, alarm_config)?;
+                    let outcome = engine.ack(&id, &operator, &note, chrono::Utc::now())?;
+                    engine.close()?;
+                    outcome.map_err(|e| {
+                        let reason = match e {
+                            AckError::AlreadyAcknowledged { .. } => AckRefusal::AlreadyAcknowledged,
+                            AckError::UnknownAlarm(_) => AckRefusal::UnknownAlarm,
+                            AckError::NoteRequired => AckRefusal::NoteRequired,
+                        };
+                        (reason, e.to_string())
+                    })
+                }
+            };
             match outcome {
                 Ok(a) => {
                     println!("{} acknowledged by {operator} ({})", a.id, a.state());
                     Ok(())
                 }
                 // Someone was first: say who, and that is not a failure.
-                Err(e @ AckError::AlreadyAcknowledged { .. }) => {
-                    println!("{e}");
+                Err((AckRefusal::AlreadyAcknowledged, message)) => {
+                    println!("{message}");
                     Ok(())
                 }
-                Err(e) => Err(e.into()),
+                Err((_, message)) => Err(anyhow::anyhow!(message)),
             }
         }
         Some(Command::Quarantine { json }) => {
-            let store = cli::open_store(&data_dir)?;
+            let records = match Client::connect(&data_dir)? {
+                Some(mut owner) => owner.quarantine()?,
+                None => cli::open_store(&data_dir)?.quarantined()?,
+            };
             let mut out = std::io::BufWriter::new(stdout.lock());
-            for q in store.quarantined()? {
+            for q in records {
                 if json {
                     writeln!(out, "{}", serde_json::to_string(&q)?)?;
                 } else {
@@ -358,26 +401,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Daemon { exit_after }) => {
+            if let Some(owner) = Client::connect(&data_dir)? {
+                anyhow::bail!(
+                    "a doorwatch daemon (pid {}) already owns the store in {}: consoles and \
+                     commands attach to it; stop it first to start another",
+                    owner.pid,
+                    data_dir.display()
+                );
+            }
+            let config_path = cli
+                .config
+                .clone()
+                .or_else(|| config::default_config_path().filter(|p| p.exists()));
             let config = config.unwrap_or_default();
             let engine = Engine::open(&data_dir, alarm_config)?;
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(doorwatch::daemon::run(&config, engine, exit_after))
+            rt.block_on(doorwatch::daemon::run(
+                &config,
+                engine,
+                doorwatch::daemon::DaemonOptions {
+                    data_dir: &data_dir,
+                    config_path: config_path.as_deref(),
+                    exit_after,
+                },
+            ))
         }
         Some(Command::Export {
             query,
             format,
             output,
         }) => {
-            let query = cli::parse_query(&join_query(&query))?;
-            let store = cli::open_store(&data_dir)?;
+            let text = join_query(&query);
+            let query = cli::parse_query(&text)?;
+            let mut owner = Client::connect(&data_dir)?;
+            let store = match owner {
+                Some(_) => None,
+                None => Some(cli::open_store(&data_dir)?),
+            };
+            let mut write = |out: &mut dyn Write| match (&mut owner, &store) {
+                (Some(owner), _) => cli::export::write_from(format, out, |each| {
+                    owner.search_all(&text, usize::MAX, None, each).map(|_| ())
+                }),
+                (None, Some(store)) => cli::export::write_all(store, &query, format, out),
+                (None, None) => unreachable!("either an owner or the store"),
+            };
             match output {
                 Some(path) => {
-                    let n = cli::export::to_file(&store, &query, format, &path)?;
+                    let n = cli::export::to_file_with(&path, &mut write)?;
                     eprintln!("exported {n} events to {}", path.display());
                 }
                 None => {
                     let mut out = std::io::BufWriter::new(stdout.lock());
-                    cli::export::write_all(&store, &query, format, &mut out)?;
+                    write(&mut out)?;
                     out.flush()?;
                 }
             }

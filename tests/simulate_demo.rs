@@ -92,7 +92,10 @@ fn simulate_writes_a_private_config_that_a_daemon_can_follow() {
         assert!(line.contains(": live;"), "{line}");
         assert!(!line.contains("stored 0,"), "{line}");
     }
-    let events = ok(&doorwatch(&data, &["search", "--json", "--limit", "100000"]));
+    let events = ok(&doorwatch(
+        &data,
+        &["search", "--json", "--limit", "100000"],
+    ));
     assert!(events.lines().count() > 10, "{events}");
 }
 

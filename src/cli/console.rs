@@ -1,12 +1,16 @@
-//! Starting the console: theme, keymap, sources, then the TUI; or, when stdout is
-//! not a terminal (a pipe, a test), the plain live feed instead.
+//! Starting the console: attached to the store's owner when one answers on the
+//! socket, else owning the store itself (and serving the socket for others). A TUI
+//! when stdout is a terminal; the plain live feed otherwise (a pipe, a test).
 
 use crate::config::Config;
 use crate::daemon::Live;
 use crate::engine::Engine;
+use crate::remote::Client;
+use crate::ui::EventFeed;
 use crate::ui::app::{self, App};
+use crate::ui::backend::{self, Backend};
 use crate::ui::keymap::Keymap;
-use crate::ui::{ConsoleOptions, EventFeed};
+use crate::ui::terminal::TerminalGuard;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +22,9 @@ pub struct ConsoleFlags {
     pub quiet: bool,
     pub theme: Option<String>,
 }
+
+/// Events shown in the live pane at start, before anything new arrives.
+const RECENT: usize = 500;
 
 /// Where user themes and the keymap live: next to the config file.
 fn config_dir() -> Option<PathBuf> {
@@ -32,68 +39,125 @@ fn load_keymap() -> anyhow::Result<Keymap> {
         return Ok(Keymap::default());
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => Keymap::from_toml(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Ok(text) => {
+            Keymap::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
         Err(_) => Ok(Keymap::default()),
     }
 }
 
-/// Run the console (or the feed when stdout is not a terminal) over `config`'s sources.
+/// Run the console (or the feed when stdout is not a terminal) on `data_dir`.
 pub async fn run(
     config: &Config,
-    engine: Engine,
     data_dir: &Path,
     flags: ConsoleFlags,
     banner: &str,
     exit_after: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
-    if !std::io::stdout().is_terminal() || exit_after.is_some() {
-        return crate::cli::feed::run(config, engine, exit_after, banner).await;
+    let feed = !std::io::stdout().is_terminal() || exit_after.is_some();
+    match Client::connect(data_dir)? {
+        Some(client) if feed => {
+            crate::cli::feed::attached(client, data_dir, exit_after, banner).await
+        }
+        Some(client) => attached(config, client, data_dir, flags).await,
+        None if feed => {
+            let engine = open_engine(config, data_dir).await?;
+            crate::cli::feed::run(config, engine, data_dir, exit_after, banner).await
+        }
+        None => owner(config, data_dir, flags).await,
     }
+}
+
+async fn open_engine(config: &Config, data_dir: &Path) -> anyhow::Result<Engine> {
+    let (data_dir, alarms) = (data_dir.to_path_buf(), config.alarm_config());
+    tokio::task::spawn_blocking(move || Engine::open(&data_dir, alarms)).await?
+}
+
+/// The app with everything that does not need the store.
+fn new_app(config: &Config, flags: &ConsoleFlags) -> anyhow::Result<App> {
     let keymap = load_keymap()?;
     let theme_dir = config_dir().map(|d| d.join("themes"));
     let (theme, warnings) = crate::ui::theme::from_env(
-        flags.theme.as_deref().unwrap_or(crate::ui::theme::DEFAULT_THEME),
+        flags
+            .theme
+            .as_deref()
+            .unwrap_or(crate::ui::theme::DEFAULT_THEME),
         theme_dir.as_deref(),
     );
     for w in warnings.iter().chain(keymap.warnings()) {
         tracing::warn!("{w}");
     }
-    // The newest events of the store fill the live pane before anything new arrives.
-    let recent = crate::search::Query::parse("", chrono::Utc::now())
-        .ok()
-        .and_then(|q| crate::search::execute(engine.store(), &q, 500, None).ok())
-        .map(|p| p.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let require_note = engine.alarms.config.require_ack_note;
-    let (feed, rx) = EventFeed::channel();
-    let live = Live::start(config, engine, move |_, stored| feed.send(stored))?;
     let mut app = App::new(theme, keymap, chrono::Utc::now());
     app.demo = flags.demo;
     app.read_only = flags.read_only;
     app.quiet = flags.quiet;
     app.operator = config.operator();
-    app.require_ack_note = require_note;
+    app.require_ack_note = config.alarm_config().require_ack_note;
     app.theme_dir = theme_dir;
     app.title = if flags.demo {
         "doorwatch".into()
     } else {
         format!("doorwatch · {} source(s)", config.sources.len())
     };
-    if let Some(w) = warnings.first() {
-        app.message = Some(w.clone());
-    }
+    app.message = warnings.first().cloned();
+    Ok(app)
+}
+
+/// This process owns the store: first frame, then open it, run the sources, serve
+/// the socket, and draw.
+async fn owner(config: &Config, data_dir: &Path, flags: ConsoleFlags) -> anyhow::Result<()> {
+    let mut app = new_app(config, &flags)?;
+    let warning = app.message.take();
+    app.message = Some(format!("opening the store in {}…", data_dir.display()));
+    let mut guard = TerminalGuard::enter()?;
+    crate::ui::draw_now(&mut guard, &app)?;
+    let engine = open_engine(config, data_dir).await?;
+    let recent = crate::search::Query::parse("", chrono::Utc::now())
+        .ok()
+        .and_then(|q| crate::search::execute(engine.store(), &q, RECENT, None).ok())
+        .map(|p| p.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let (feed, rx) = EventFeed::channel();
+    let mut live = Live::start(config, engine, move |_, stored| feed.send(stored))?;
+    let group = config.daemon.as_ref().and_then(|d| d.group.clone());
+    app.message = match live.serve(data_dir, group.as_deref()) {
+        Ok(()) => warning,
+        // Still a working console; others just cannot attach.
+        Err(e) => {
+            tracing::warn!("not serving other consoles: {e:#}");
+            Some(format!("other consoles cannot attach: {e:#}"))
+        }
+    };
     app::seed(&mut app, recent);
-    let result = crate::ui::run(
-        app,
-        &live,
-        rx,
-        ConsoleOptions {
-            data_dir: data_dir.to_path_buf(),
-        },
-    )
-    .await;
+    let updates =
+        backend::local_updates(live.engine(), live.board.clone(), live.engine_changes(), rx);
+    let backend = Backend::Local {
+        engine: live.engine(),
+        sink: live.sink.clone(),
+        data_dir: data_dir.to_path_buf(),
+    };
+    let result = crate::ui::run(guard, app, backend, updates).await;
     let engine = live.shutdown().await?;
     engine.close()?;
     result
+}
+
+/// Another process owns the store: draw what it serves.
+async fn attached(
+    config: &Config,
+    mut client: Client,
+    data_dir: &Path,
+    flags: ConsoleFlags,
+) -> anyhow::Result<()> {
+    let mut app = new_app(config, &flags)?;
+    let recent = client.search_page("", RECENT, None)?.events;
+    app.title = format!("{} · attached (pid {})", app.title, client.pid);
+    let seen = recent.iter().map(|e| e.id.clone()).collect();
+    app::seed(&mut app, recent);
+    let guard = TerminalGuard::enter()?;
+    let updates = backend::remote_updates(data_dir.to_path_buf(), seen);
+    let backend = Backend::Remote {
+        data_dir: data_dir.to_path_buf(),
+    };
+    crate::ui::run(guard, app, backend, updates).await
 }

@@ -1,7 +1,6 @@
 //! `doorwatch simulate` and `doorwatch demo`.
 
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::model::Vendor;
 use crate::sim::launch::{self, LaunchOptions, Simulators};
 use std::path::Path;
@@ -51,15 +50,24 @@ pub async fn demo(
     exit_after: Option<Duration>,
     flags: crate::cli::console::ConsoleFlags,
 ) -> anyhow::Result<()> {
+    let demo_dir = data_dir.join("demo");
+    // A demo already running: watch it rather than wipe it from under it.
+    if crate::remote::Client::connect(&demo_dir)?.is_some() {
+        let flags = crate::cli::console::ConsoleFlags {
+            demo: true,
+            ..flags
+        };
+        let banner = "DEMO: attached to the demo already running";
+        return crate::cli::console::run(&Config::default(), &demo_dir, flags, banner, exit_after)
+            .await;
+    }
     let sims = Simulators::start(&LaunchOptions::default()).await?;
     // Built in memory, never written: the inline test credentials are the
     // simulators' own and the URLs are loopback.
     let config = Config::parse(&sims.config_toml(), None, true)?;
-    let demo_dir = data_dir.join("demo");
     if demo_dir.exists() {
         std::fs::remove_dir_all(&demo_dir)?;
     }
-    let engine = Engine::open(&demo_dir, config.alarm_config())?;
     let banner = format!(
         "DEMO: doorwatch against built-in simulators ({}) on loopback; store {}. Ctrl-C to stop.",
         sims.running
@@ -69,9 +77,11 @@ pub async fn demo(
             .join(", "),
         demo_dir.display()
     );
-    let flags = crate::cli::console::ConsoleFlags { demo: true, ..flags };
-    let result =
-        crate::cli::console::run(&config, engine, &demo_dir, flags, &banner, exit_after).await;
+    let flags = crate::cli::console::ConsoleFlags {
+        demo: true,
+        ..flags
+    };
+    let result = crate::cli::console::run(&config, &demo_dir, flags, &banner, exit_after).await;
     sims.shutdown().await;
     result
 }

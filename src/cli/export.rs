@@ -76,31 +76,55 @@ pub fn write_all(
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<usize> {
+    write_from(format, out, |each| {
+        let mut before = None;
+        loop {
+            let page = search::execute(store, query, PAGE, before)?;
+            for (_, e) in &page.events {
+                each(e)?;
+            }
+            match page.next {
+                Some(k) => before = Some(k),
+                None => return Ok(()),
+            }
+        }
+    })
+}
+
+/// Write the events `produce` hands over (the store's, or a daemon's pages) in
+/// `format`; returns how many.
+pub fn write_from(
+    format: Format,
+    out: &mut dyn Write,
+    produce: impl FnOnce(&mut dyn FnMut(&Event) -> anyhow::Result<()>) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
     if format == Format::Csv {
         writeln!(out, "{CSV_HEADER}")?;
     }
     let mut n = 0;
-    let mut before = None;
-    loop {
-        let page = search::execute(store, query, PAGE, before)?;
-        for (_, e) in &page.events {
-            let line = match format {
-                Format::Csv => csv_line(e),
-                Format::Jsonl => json_line(e),
-            };
-            writeln!(out, "{line}")?;
-            n += 1;
-        }
-        match page.next {
-            Some(k) => before = Some(k),
-            None => return Ok(n),
-        }
-    }
+    produce(&mut |e: &Event| {
+        let line = match format {
+            Format::Csv => csv_line(e),
+            Format::Jsonl => json_line(e),
+        };
+        writeln!(out, "{line}")?;
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
 }
 
 /// Export to a file atomically: a temporary file beside it, renamed when complete, so
 /// a failed export never leaves half a file behind.
 pub fn to_file(store: &Store, query: &Query, format: Format, path: &Path) -> anyhow::Result<usize> {
+    to_file_with(path, |out| write_all(store, query, format, out))
+}
+
+/// [`to_file`] for any writer of events.
+pub fn to_file_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<usize>,
+) -> anyhow::Result<usize> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -109,7 +133,7 @@ pub fn to_file(store: &Store, query: &Query, format: Format, path: &Path) -> any
         .map_err(|e| anyhow::anyhow!("cannot write in {}: {e}", dir.display()))?;
     let n = {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        let n = write_all(store, query, format, &mut w)?;
+        let n = write(&mut w)?;
         w.flush()?;
         n
     };

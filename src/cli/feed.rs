@@ -1,15 +1,20 @@
-//! A plain live feed: every committed event and every new alarm as a line on stdout.
-//! It is what `doorwatch`, `doorwatch demo` show until the console (ratatui) lands, and
-//! stays useful piped into other tools.
+//! A plain live feed: every committed event, every new alarm and every
+//! acknowledgement as a line on stdout. What `doorwatch` prints when stdout is not a
+//! terminal (piped into other tools, or a test), owning the store or attached to it.
 
 use crate::config::Config;
 use crate::daemon::Live;
 use crate::engine::Engine;
 use crate::model::{Event, format_time};
+use crate::remote::Client;
+use crate::ui::EventFeed;
+use crate::ui::backend::{self, Update};
+use crate::ui::snapshot::{AckRow, Snapshot};
 use std::collections::HashSet;
 use std::io::Write;
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// One line per event: time, vendor, severity, kind, summary.
 pub fn event_line(e: &Event) -> String {
@@ -23,37 +28,134 @@ pub fn event_line(e: &Event) -> String {
     )
 }
 
-/// Run the configured sources and print what they commit until a signal or
-/// `exit_after`. `banner` is printed first (e.g. the DEMO notice).
+/// Run the configured sources on a store this process owns, serve other consoles,
+/// and print what is committed until a signal or `exit_after`.
 pub async fn run(
     config: &Config,
     engine: Engine,
+    data_dir: &Path,
     exit_after: Option<Duration>,
     banner: &str,
 ) -> anyhow::Result<()> {
     println!("{banner}");
-    let seen_alarms = Mutex::new(
-        engine
-            .alarms
-            .open_alarms()
-            .iter()
-            .map(|a| a.id.clone())
-            .collect::<HashSet<_>>(),
-    );
-    let live = Live::start(config, engine, move |engine, stored| {
-        let mut out = std::io::stdout().lock();
-        for e in stored {
-            let _ = writeln!(out, "{}", event_line(e));
-        }
-        let mut seen = seen_alarms.lock().unwrap_or_else(|p| p.into_inner());
-        for a in engine.alarms.open_alarms() {
-            if seen.insert(a.id.clone()) {
-                let _ = writeln!(out, "ALARM {}", crate::engine::alarm_line(a));
-            }
-        }
-        let _ = out.flush();
-    })?;
-    let why = crate::daemon::stop_signal(exit_after).await;
+    let (feed, rx) = EventFeed::channel();
+    let mut live = Live::start(config, engine, move |_, stored| feed.send(stored))?;
+    let group = config.daemon.as_ref().and_then(|d| d.group.clone());
+    if let Err(e) = live.serve(data_dir, group.as_deref()) {
+        tracing::warn!("not serving other consoles: {e:#}");
+        eprintln!("doorwatch: other consoles cannot attach: {e:#}");
+    }
+    let updates =
+        backend::local_updates(live.engine(), live.board.clone(), live.engine_changes(), rx);
+    let why = print_updates(updates, exit_after).await;
     tracing::info!("feed stopping: {why}");
     crate::daemon::stop_and_report(live).await
+}
+
+/// Print what the store's owner serves until a signal or `exit_after`; when the
+/// owner goes away, say so and keep trying.
+pub async fn attached(
+    mut client: Client,
+    data_dir: &Path,
+    exit_after: Option<Duration>,
+    banner: &str,
+) -> anyhow::Result<()> {
+    println!("{banner}");
+    println!(
+        "attached to the doorwatch daemon (pid {}, {}) at {}",
+        client.pid,
+        client.server,
+        crate::remote::socket_path(data_dir).display()
+    );
+    // What was there before we came is in the store; the feed shows what comes next.
+    let seen = client
+        .search_page("", 1_000, None)?
+        .events
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    drop(client);
+    let updates = backend::remote_updates(data_dir.to_path_buf(), seen);
+    let why = print_updates(updates, exit_after).await;
+    tracing::info!("attached feed stopping: {why}");
+    Ok(())
+}
+
+async fn print_updates(
+    mut updates: mpsc::Receiver<Update>,
+    exit_after: Option<Duration>,
+) -> &'static str {
+    let stop = crate::daemon::stop_signal(exit_after);
+    tokio::pin!(stop);
+    let mut alarms: Option<AlarmLines> = None;
+    loop {
+        let update = tokio::select! {
+            why = &mut stop => return why,
+            update = updates.recv() => update,
+        };
+        let mut out = std::io::stdout().lock();
+        match update {
+            Some(Update::Events(events)) => {
+                for e in &events {
+                    let _ = writeln!(out, "{}", event_line(e));
+                }
+            }
+            Some(Update::Snapshot(s)) => match alarms.as_mut() {
+                // The first snapshot is what was already there.
+                None => alarms = Some(AlarmLines::new(&s)),
+                Some(a) => {
+                    for line in a.lines(&s) {
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+            },
+            Some(Update::Notice(text)) => {
+                let _ = writeln!(out, "doorwatch: {text}");
+            }
+            None => return (&mut stop).await,
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Which alarms and acknowledgements were already printed.
+struct AlarmLines {
+    raised: HashSet<String>,
+    acked: HashSet<String>,
+}
+
+impl AlarmLines {
+    fn new(s: &Snapshot) -> AlarmLines {
+        AlarmLines {
+            raised: s.alarms.iter().map(|a| a.id.clone()).collect(),
+            acked: s.recent_acks.iter().map(|a| a.alarm.clone()).collect(),
+        }
+    }
+
+    /// `ALARM ...` for each new alarm, `ACK ...` for each new acknowledgement.
+    fn lines(&mut self, s: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &s.alarms {
+            if self.raised.insert(a.id.clone()) {
+                out.push(format!("ALARM {}", crate::engine::alarm_line(a)));
+            }
+        }
+        for r in &s.recent_acks {
+            if self.acked.insert(r.alarm.clone()) {
+                out.push(format!("ACK {}", ack_line(r)));
+            }
+        }
+        out
+    }
+}
+
+/// `a-000042 acknowledged by alice at <time>: <note>`.
+pub fn ack_line(r: &AckRow) -> String {
+    format!(
+        "{} acknowledged by {} at {}: {}",
+        r.alarm,
+        r.ack.operator,
+        format_time(&r.ack.at),
+        r.ack.note
+    )
 }

@@ -48,12 +48,67 @@ pub fn import_text(
     source: &str,
     text: &str,
 ) -> anyhow::Result<ImportReport> {
+    let (items, bad_lines) = sources::split_import(vendor, text);
+    let mut report = ImportReport::default();
+    for batch in batches(vendor, source, items, bad_lines) {
+        let r = engine.ingest(batch, chrono::Utc::now())?;
+        report.imported += r.stored.len();
+        report.duplicates += r.duplicates;
+        report.quarantined += r.quarantined;
+    }
+    Ok(report)
+}
+
+/// Import through the store's owner (a running daemon), chunk by chunk.
+pub fn through(
+    owner: &mut crate::remote::Client,
+    vendor: Vendor,
+    source: &str,
+    text: &str,
+) -> anyhow::Result<ImportReport> {
+    let (items, bad_lines) = sources::split_import(vendor, text);
+    let mut rejected: Vec<crate::remote::protocol::RejectedItem> = bad_lines
+        .into_iter()
+        .map(|r| crate::remote::protocol::RejectedItem {
+            raw: r.raw,
+            error: r.error,
+        })
+        .collect();
+    let mut report = ImportReport::default();
+    let mut chunks = items.chunks(BATCH).map(<[_]>::to_vec).peekable();
+    if chunks.peek().is_none() && rejected.is_empty() {
+        return Ok(report);
+    }
+    let mut send = |items: Vec<serde_json::Value>, rejected: Vec<_>| -> anyhow::Result<()> {
+        let (imported, duplicates, quarantined) = owner.import(vendor, source, items, rejected)?;
+        report.imported += imported;
+        report.duplicates += duplicates;
+        report.quarantined += quarantined;
+        Ok(())
+    };
+    match chunks.next() {
+        Some(first) => send(first, std::mem::take(&mut rejected))?,
+        None => send(Vec::new(), std::mem::take(&mut rejected))?,
+    }
+    for chunk in chunks {
+        send(chunk, Vec::new())?;
+    }
+    Ok(report)
+}
+
+/// Parse payloads into store batches of [`BATCH`] events; lines that were not even
+/// JSON (`rejected`) are quarantined with the first batch.
+pub fn batches(
+    vendor: Vendor,
+    source: &str,
+    items: Vec<serde_json::Value>,
+    rejected: Vec<sources::Rejected>,
+) -> Vec<AppendBatch> {
     let received_at = chrono::Utc::now();
     let ctx = ParseContext {
         source,
         received_at,
     };
-    let (items, bad_lines) = sources::split_import(vendor, text);
     let quarantine = |raw: String, error: String| QuarantineRecord {
         source: source.to_string(),
         vendor,
@@ -61,14 +116,14 @@ pub fn import_text(
         error,
         raw,
     };
-    let mut report = ImportReport::default();
-    let mut pending_quarantine: Vec<QuarantineRecord> = bad_lines
+    let mut pending: Vec<QuarantineRecord> = rejected
         .into_iter()
         .map(|r| quarantine(r.raw, r.error))
         .collect();
+    let mut out = Vec::new();
     for chunk in items.chunks(BATCH) {
         let mut batch = AppendBatch {
-            quarantine: std::mem::take(&mut pending_quarantine),
+            quarantine: std::mem::take(&mut pending),
             ..Default::default()
         };
         for parsed in sources::parse_batch(vendor, &ctx, chunk.to_vec()) {
@@ -77,20 +132,13 @@ pub fn import_text(
                 Err(r) => batch.quarantine.push(quarantine(r.raw, r.error)),
             }
         }
-        let r = engine.ingest(batch, chrono::Utc::now())?;
-        report.imported += r.stored.len();
-        report.duplicates += r.duplicates;
-        report.quarantined += r.quarantined;
+        out.push(batch);
     }
-    if !pending_quarantine.is_empty() {
-        let r = engine.ingest(
-            AppendBatch {
-                quarantine: pending_quarantine,
-                ..Default::default()
-            },
-            chrono::Utc::now(),
-        )?;
-        report.quarantined += r.quarantined;
+    if !pending.is_empty() {
+        out.push(AppendBatch {
+            quarantine: pending,
+            ..Default::default()
+        });
     }
-    Ok(report)
+    out
 }

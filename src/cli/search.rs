@@ -53,6 +53,6 @@ pub fn run(
 }
 
 /// Shown on stderr when there are more results than the limit.
-pub fn more_hint(next: EventKey) -> String {
+pub fn more_hint(next: &str) -> String {
     format!("more results: add --before {next} for the next page")
 }

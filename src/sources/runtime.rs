@@ -13,7 +13,7 @@ use crate::sources::{self, ParseContext};
 use crate::state::inventory::Inventory;
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, mpsc};
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 // Status
 
 /// Where a source's link stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkState {
     Connecting,
@@ -49,7 +49,7 @@ impl LinkState {
 }
 
 /// One source's connection state, as the UI shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceStatus {
     pub name: String,
     pub vendor: Vendor,
@@ -114,6 +114,12 @@ impl StatusBoard {
             board: self.clone(),
             name: name.to_string(),
         }
+    }
+
+    /// Forget a source that is no longer configured.
+    pub fn remove(&self, name: &str) {
+        self.lock().remove(name);
+        self.bump();
     }
 
     pub fn get(&self, name: &str) -> Option<SourceStatus> {
@@ -212,7 +218,9 @@ impl StatusHandle {
         self.board.update(&self.name, |s| {
             s.state = LinkState::BackingOff;
             s.reason = Some(reason);
-            s.retry_at = chrono::Duration::from_std(wait).ok().map(|d| Utc::now() + d);
+            s.retry_at = chrono::Duration::from_std(wait)
+                .ok()
+                .map(|d| Utc::now() + d);
         });
     }
 
@@ -271,7 +279,21 @@ enum Command {
     Commit(AppendBatch, oneshot::Sender<Result<CommitReport, String>>),
     SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Inventory(String, Vendor, Inventory),
+    Ack(AckRequest, oneshot::Sender<AckOutcome>),
 }
+
+/// An operator's acknowledgement, carried out on the engine thread so that every
+/// console hears of it through the same change signal as a commit.
+#[derive(Debug, Clone)]
+pub struct AckRequest {
+    pub alarm: String,
+    pub operator: String,
+    pub note: String,
+}
+
+/// The alarm as acknowledged, why not, or a store failure.
+pub type AckOutcome =
+    Result<Result<crate::state::alarms::Alarm, crate::state::alarms::AckError>, String>;
 
 /// Where sources hand their batches. Cheap to clone; the engine thread ends when
 /// every clone is gone.
@@ -299,6 +321,16 @@ impl Sink {
         let _ = self
             .tx
             .send(Command::Inventory(source.to_string(), vendor, inventory));
+    }
+
+    /// Acknowledge an alarm; returns once the acknowledgement is durable.
+    pub async fn ack(&self, request: AckRequest) -> anyhow::Result<AckOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Ack(request, reply))
+            .map_err(|_| anyhow::anyhow!("the store has closed"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the store has closed"))
     }
 
     /// Persist a rotated credential (see [`crate::store::Store::set_credential`]).
@@ -346,9 +378,19 @@ impl EngineThread {
         self.handle
             .join()
             .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
-        let engine = Arc::try_unwrap(self.engine)
-            .map_err(|_| anyhow::anyhow!("the engine is still in use by a reader"))?;
-        Ok(engine.into_inner().unwrap_or_else(|p| p.into_inner()))
+        // Readers (console tasks, socket clients) let go as they notice the stop.
+        let mut engine = self.engine;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Arc::try_unwrap(engine) {
+                Ok(e) => return Ok(e.into_inner().unwrap_or_else(|p| p.into_inner())),
+                Err(still_shared) if std::time::Instant::now() < deadline => {
+                    engine = still_shared;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => anyhow::bail!("the engine is still in use by a reader"),
+            }
+        }
     }
 }
 
@@ -376,7 +418,13 @@ pub fn spawn_engine(
                     Ok(Command::Commit(batch, reply)) => {
                         let newest = batch.events.iter().map(|e| e.occurred_at).max();
                         let mut engine = lock_engine(&engine);
-                        let answer = match engine.ingest(batch, Utc::now()) {
+                        // Durable before anyone hears of it: a source's cursor, a
+                        // webhook's 200 and an attached console all take a commit
+                        // for stored, and sled alone would hold it in memory ~1 s.
+                        let committed = engine
+                            .ingest(batch, Utc::now())
+                            .and_then(|r| Ok(engine.store().flush().map(|()| r)?));
+                        let answer = match committed {
                             Ok(r) => {
                                 on_commit(&engine, &r.stored);
                                 if !r.stored.is_empty() || r.quarantined > 0 {
@@ -410,6 +458,15 @@ pub fn spawn_engine(
                         if !changes.is_empty() {
                             bump();
                         }
+                    }
+                    Ok(Command::Ack(r, reply)) => {
+                        let outcome = lock_engine(&engine)
+                            .ack(&r.alarm, &r.operator, &r.note, Utc::now())
+                            .map_err(|e| format!("{e:#}"));
+                        if matches!(outcome, Ok(Ok(_))) {
+                            bump();
+                        }
+                        let _ = reply.send(outcome);
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         match lock_engine(&engine).tick(Utc::now()) {
@@ -752,7 +809,10 @@ mod tests {
         assert!(waits[0] >= Duration::from_millis(250) && waits[0] <= Duration::from_millis(500));
         assert!(waits[3] >= Duration::from_secs(2) && waits[3] <= Duration::from_secs(4));
         for w in &waits[8..] {
-            assert!(*w >= Duration::from_secs(15) && *w <= Duration::from_secs(30), "{w:?}");
+            assert!(
+                *w >= Duration::from_secs(15) && *w <= Duration::from_secs(30),
+                "{w:?}"
+            );
         }
         b.reset();
         assert!(b.next_wait() <= Duration::from_millis(500));
@@ -763,7 +823,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 

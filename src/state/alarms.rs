@@ -634,7 +634,11 @@ impl AlarmEngine {
             .collect();
         // Alarm ids are handed out in this order: make it the outages' order, not the
         // hash map's, so the same history always yields the same ids.
-        due.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.event.id.cmp(&b.event.id)));
+        due.sort_by(|a, b| {
+            a.since
+                .cmp(&b.since)
+                .then_with(|| a.event.id.cmp(&b.event.id))
+        });
         for o in due {
             self.raise_outage(&o, &mut changes);
             if let Some(c) = &o.event.controller {

@@ -291,11 +291,7 @@ impl Door {
     }
 
     /// Fold a vendor listing's view of this door, read at `stamp.at`.
-    pub(crate) fn apply_report(
-        &mut self,
-        r: &super::inventory::DoorReport,
-        stamp: &Stamp,
-    ) -> bool {
+    pub(crate) fn apply_report(&mut self, r: &super::inventory::DoorReport, stamp: &Stamp) -> bool {
         let mut changed = false;
         if let Some(name) = &r.name {
             changed |= self.name.offer(Some(name.clone()), stamp);

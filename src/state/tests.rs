@@ -577,12 +577,18 @@ mod inventory {
         assert!(changes.doors.contains(&key));
         let door = s.door(&key).unwrap();
         assert_eq!(door.name(), Some("Server Room"));
-        assert_eq!((door.lock(), door.position()), (LockState::Locked, Position::Closed));
+        assert_eq!(
+            (door.lock(), door.position()),
+            (LockState::Locked, Position::Closed)
+        );
         let c = s.controller(&ControllerKey::new("src", "cn1")).unwrap();
         assert_eq!((c.name(), c.link()), (Some("Panel 1"), Link::Online));
         assert!(c.door_ids().contains("d1"));
         // The same listing again changes nothing.
-        assert!(s.apply_inventory("src", Vendor::Pdk, &listing(at, true, true)).is_empty());
+        assert!(
+            s.apply_inventory("src", Vendor::Pdk, &listing(at, true, true))
+                .is_empty()
+        );
     }
 
     #[test]

@@ -210,10 +210,22 @@ impl DoorSort {
 /// What covers the panes for a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
-    Help { scroll: u16 },
-    Detail { event: Box<Event>, scroll: u16 },
-    Ack { alarm: String, note: String, error: Option<String> },
-    Command { input: String, error: Option<String> },
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        event: Box<Event>,
+        scroll: u16,
+    },
+    Ack {
+        alarm: String,
+        note: String,
+        error: Option<String>,
+    },
+    Command {
+        input: String,
+        error: Option<String>,
+    },
     ConfirmQuit,
 }
 
@@ -229,6 +241,8 @@ pub enum Msg {
     },
     Acked(Result<String, String>),
     Exported(Result<(PathBuf, usize), String>),
+    /// A line for the footer from outside (lost the daemon, reconnected).
+    Notice(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -353,15 +367,22 @@ impl App {
             let urgent = |d: &crate::ui::snapshot::DoorRow| {
                 std::cmp::Reverse((d.alarm, !d.conditions.is_empty()))
             };
-            urgent(a).cmp(&urgent(b)).then_with(|| match self.door_sort {
-                DoorSort::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                DoorSort::Site => a.site.cmp(&b.site).then(a.name.cmp(&b.name)),
-                DoorSort::Vendor => a.vendor.as_str().cmp(b.vendor.as_str()).then(a.name.cmp(&b.name)),
-                DoorSort::LastAccess => {
-                    let at = |d: &crate::ui::snapshot::DoorRow| d.last_access.as_ref().map(|a| a.at);
-                    at(b).cmp(&at(a))
-                }
-            })
+            urgent(a)
+                .cmp(&urgent(b))
+                .then_with(|| match self.door_sort {
+                    DoorSort::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+                    DoorSort::Site => a.site.cmp(&b.site).then(a.name.cmp(&b.name)),
+                    DoorSort::Vendor => a
+                        .vendor
+                        .as_str()
+                        .cmp(b.vendor.as_str())
+                        .then(a.name.cmp(&b.name)),
+                    DoorSort::LastAccess => {
+                        let at =
+                            |d: &crate::ui::snapshot::DoorRow| d.last_access.as_ref().map(|a| a.at);
+                        at(b).cmp(&at(a))
+                    }
+                })
         });
         doors
     }
@@ -388,6 +409,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::SearchPage { generation, result } => on_search_page(app, generation, result),
+        Msg::Notice(text) => {
+            app.message = Some(text);
+            Vec::new()
+        }
         Msg::Acked(result) => {
             app.message = Some(match result {
                 Ok(text) | Err(text) => text,
@@ -407,6 +432,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
 fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
     // Keep the same alarm selected when the list reorders under it.
     let selected_id = app.selected_alarm().map(|a| a.id.clone());
+    // Another console's acknowledgement: say who, as the alarm may leave the list.
+    let first = app.snapshot.events_stored == 0
+        && app.snapshot.alarms.is_empty()
+        && app.snapshot.recent_acks.is_empty();
+    let known: std::collections::HashSet<&str> = app
+        .snapshot
+        .recent_acks
+        .iter()
+        .map(|r| r.alarm.as_str())
+        .collect();
+    let news = snapshot
+        .recent_acks
+        .iter()
+        .filter(|r| !known.contains(r.alarm.as_str()) && r.ack.operator != app.operator)
+        .last()
+        .map(|r| crate::cli::feed::ack_line(r));
+    if let Some(news) = news.filter(|_| !first) {
+        app.message = Some(news);
+    }
     app.snapshot = snapshot;
     if let Some(id) = selected_id {
         if let Some(i) = app.snapshot.alarms.iter().position(|a| a.id == id) {
@@ -644,7 +688,11 @@ pub fn more_results(app: &mut App, want: usize) -> Vec<Effect> {
 fn open_detail(app: &mut App) {
     let event = match app.pane {
         Pane::Events => app.live.selected_event().cloned(),
-        Pane::Search => app.search.results.get(app.search.selected).map(|(_, e)| e.clone()),
+        Pane::Search => app
+            .search
+            .results
+            .get(app.search.selected)
+            .map(|(_, e)| e.clone()),
         _ => None,
     };
     if let Some(event) = event {
@@ -824,7 +872,11 @@ fn on_overlay_key(app: &mut App, overlay: Overlay, key: KeyEvent) -> Vec<Effect>
             }
             KeyCode::Char(c) => {
                 note.push(c);
-                app.overlay = Some(Overlay::Ack { alarm, note, error: None });
+                app.overlay = Some(Overlay::Ack {
+                    alarm,
+                    note,
+                    error: None,
+                });
             }
             _ => app.overlay = Some(Overlay::Ack { alarm, note, error }),
         },

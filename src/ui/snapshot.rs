@@ -11,8 +11,9 @@ use crate::state::{
     AccessOutcome, Condition, DoorKey, DoorMode, Link, LockState, Position, SyncPhase,
 };
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DoorRow {
     pub key: DoorKey,
     pub name: String,
@@ -28,14 +29,14 @@ pub struct DoorRow {
     pub alarm: Option<Priority>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessRow {
     pub at: DateTime<Utc>,
     pub outcome: AccessOutcome,
     pub person: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControllerRow {
     pub source: String,
     pub id: String,
@@ -48,24 +49,35 @@ pub struct ControllerRow {
     pub sync: Option<SyncRow>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRow {
     pub phase: SyncPhase,
     pub since: Option<DateTime<Utc>>,
+    #[serde(with = "opt_ms")]
     pub last_duration: Option<chrono::Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatchUpRow {
     pub source: String,
     pub fraction: f64,
     pub events: u64,
+    #[serde(with = "opt_ms")]
     pub eta: Option<chrono::Duration>,
     pub done: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AckRow {
+    pub alarm: String,
+    pub ack: crate::state::alarms::Ack,
+}
+
+/// Acknowledgements kept in a snapshot.
+const RECENT_ACKS: usize = 50;
+
 /// Everything the panes draw apart from the event lists.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     pub doors: Vec<DoorRow>,
     pub controllers: Vec<ControllerRow>,
@@ -73,6 +85,10 @@ pub struct Snapshot {
     /// Open alarms (not both acknowledged and cleared), most urgent first, then oldest.
     pub alarms: Vec<Alarm>,
     pub sources: Vec<SourceStatus>,
+    /// The newest acknowledgements (of open and closed alarms), oldest first: how
+    /// every console learns who acknowledged what, even when the ack closed the alarm.
+    #[serde(default)]
+    pub recent_acks: Vec<AckRow>,
     pub quarantined: usize,
     pub events_stored: u64,
 }
@@ -91,7 +107,11 @@ impl Snapshot {
         for a in &mut alarms {
             if let Some(door) = a.door.as_mut().filter(|d| d.name.is_none()) {
                 let key = DoorKey::new(a.source.clone(), door.id.clone());
-                door.name = engine.live.door(&key).and_then(|d| d.name()).map(str::to_string);
+                door.name = engine
+                    .live
+                    .door(&key)
+                    .and_then(|d| d.name())
+                    .map(str::to_string);
             }
         }
         let door_alarm = |key: &DoorKey| {
@@ -160,12 +180,26 @@ impl Snapshot {
                 done: c.is_done(),
             })
             .collect();
+        let mut recent_acks: Vec<AckRow> = engine
+            .alarms
+            .all()
+            .filter_map(|a| {
+                a.acks.first().map(|ack| AckRow {
+                    alarm: a.id.clone(),
+                    ack: ack.clone(),
+                })
+            })
+            .collect();
+        recent_acks.sort_by(|a, b| a.ack.at.cmp(&b.ack.at).then(a.alarm.cmp(&b.alarm)));
+        let skip = recent_acks.len().saturating_sub(RECENT_ACKS);
+        recent_acks.drain(..skip);
         Snapshot {
             doors,
             controllers,
             catch_ups,
             alarms,
             sources,
+            recent_acks,
             quarantined: engine.store().quarantine_count().unwrap_or(0),
             events_stored: engine.store().len(),
         }
@@ -178,5 +212,23 @@ impl Snapshot {
             *counts.entry(a.priority).or_default() += 1;
         }
         counts.into_iter().rev().collect()
+    }
+}
+
+/// Durations travel to attached consoles as whole milliseconds.
+mod opt_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<chrono::Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.num_milliseconds()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<chrono::Duration>, D::Error> {
+        Ok(Option::<i64>::deserialize(d)?.map(chrono::Duration::milliseconds))
     }
 }

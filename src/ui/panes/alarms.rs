@@ -72,7 +72,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
         Constraint::Length(3),
         Constraint::Min(8),
     ];
-    let header = Row::new(vec!["prio", "state", "rule", "where", "count", "age", "", "id"])
-        .style(app.theme.style(Role::Muted));
+    let header = Row::new(vec![
+        "prio", "state", "rule", "where", "count", "age", "", "id",
+    ])
+    .style(app.theme.style(Role::Muted));
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }

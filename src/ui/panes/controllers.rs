@@ -12,7 +12,11 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 /// A text progress bar (works in every terminal and over slow links).
 pub fn bar(fraction: f64, width: usize) -> String {
     let filled = ((fraction.clamp(0.0, 1.0)) * width as f64).round() as usize;
-    format!("{}{}", "█".repeat(filled), "░".repeat(width - filled.min(width)))
+    format!(
+        "{}{}",
+        "█".repeat(filled),
+        "░".repeat(width - filled.min(width))
+    )
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
@@ -85,8 +89,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
         Constraint::Length(5),
         Constraint::Min(10),
     ];
-    let header = Row::new(vec!["controller", "vendor", "link", "since", "doors", "sync"])
-        .style(app.theme.style(Role::Muted));
+    let header = Row::new(vec![
+        "controller",
+        "vendor",
+        "link",
+        "since",
+        "doors",
+        "sync",
+    ])
+    .style(app.theme.style(Role::Muted));
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     let lines: Vec<Line> = active
         .iter()
@@ -97,7 +108,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
                 .map(|d| format!(" eta {}", short_age(d)))
                 .unwrap_or_default();
             Line::from(vec![
-                Span::styled(format!("{:<14} ", clip(&c.source, 14)), app.theme.style(Role::Text)),
+                Span::styled(
+                    format!("{:<14} ", clip(&c.source, 14)),
+                    app.theme.style(Role::Text),
+                ),
                 Span::styled(bar(c.fraction, 20), app.theme.style(Role::SyncRunning)),
                 Span::styled(
                     format!(" {:>3.0}% {} events{eta}", c.fraction * 100.0, c.events),

@@ -39,10 +39,15 @@ pub fn lines(app: &App, e: &Event) -> Vec<Line<'static>> {
         field("controller", reference(&e.controller)),
         field("person", reference(&e.person)),
         field("site", reference(&e.site)),
-        field("credential", e.credential.clone().unwrap_or_else(|| "-".into())),
+        field(
+            "credential",
+            e.credential.clone().unwrap_or_else(|| "-".into()),
+        ),
         field(
             "success",
-            e.success.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+            e.success
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".into()),
         ),
         field("summary", e.summary.clone()),
         Line::from(""),
@@ -67,7 +72,9 @@ pub fn render(app: &App, e: &Event, frame: &mut Frame, area: Rect, scroll: u16) 
         .title(" Event — esc to close, j/k to scroll ")
         .style(app.theme.style(Role::Dialog));
     frame.render_widget(
-        Paragraph::new(lines(app, e)).block(block).scroll((scroll, 0)),
+        Paragraph::new(lines(app, e))
+            .block(block)
+            .scroll((scroll, 0)),
         r,
     );
 }

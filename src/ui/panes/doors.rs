@@ -134,7 +134,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
                 Constraint::Length(12),
                 Constraint::Min(10),
             ],
-            vec!["door", "site", "vendor", "lock", "pos", "alarm", "link", "mode", "last access"],
+            vec![
+                "door",
+                "site",
+                "vendor",
+                "lock",
+                "pos",
+                "alarm",
+                "link",
+                "mode",
+                "last access",
+            ],
         )
     } else {
         (

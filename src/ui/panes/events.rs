@@ -62,7 +62,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
     let len = live.visible();
     let wide = area.width >= 120;
     // Display order: row 0 is the newest when newest_first.
-    let to_index = |row: usize| if live.newest_first { len - 1 - row } else { row };
+    let to_index = |row: usize| {
+        if live.newest_first {
+            len - 1 - row
+        } else {
+            row
+        }
+    };
     let selected_row = if len == 0 {
         0
     } else if live.newest_first {
@@ -71,7 +77,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
         live.selected
     };
     let start = if live.following {
-        if live.newest_first { 0 } else { len.saturating_sub(height) }
+        if live.newest_first {
+            0
+        } else {
+            len.saturating_sub(height)
+        }
     } else {
         super::window_start(selected_row, len, height)
     };
@@ -86,8 +96,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
             }
         })
         .collect();
-    let table = table(app, rows, wide)
-        .block(block);
+    let table = table(app, rows, wide).block(block);
     if len == 0 {
         frame.render_widget(
             ratatui::widgets::Paragraph::new(Span::styled(

@@ -26,7 +26,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, block: Block<'static>) {
     }
     let bar_block = Block::default()
         .borders(Borders::ALL)
-        .border_style(t.style(if s.editing { Role::BorderFocused } else { Role::Border }))
+        .border_style(t.style(if s.editing {
+            Role::BorderFocused
+        } else {
+            Role::Border
+        }))
         .title(" query ");
     frame.render_widget(Paragraph::new(Line::from(spans)).block(bar_block), bar);
 
