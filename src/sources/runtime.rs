@@ -10,6 +10,7 @@ use crate::config::{SecretKind, SourceConfig};
 use crate::engine::Engine;
 use crate::model::{Event, Vendor};
 use crate::sources::{self, ParseContext};
+use crate::state::CatchUpReport;
 use crate::state::inventory::Inventory;
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, Utc};
@@ -212,7 +213,9 @@ impl StatusHandle {
         self.board.update(&self.name, |s| {
             s.state = LinkState::BackingOff;
             s.reason = Some(reason);
-            s.retry_at = chrono::Duration::from_std(wait).ok().map(|d| Utc::now() + d);
+            s.retry_at = chrono::Duration::from_std(wait)
+                .ok()
+                .map(|d| Utc::now() + d);
         });
     }
 
@@ -271,6 +274,7 @@ enum Command {
     Commit(AppendBatch, oneshot::Sender<Result<CommitReport, String>>),
     SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Inventory(String, Vendor, Inventory),
+    CatchUp(String, CatchUpReport),
 }
 
 /// Where sources hand their batches. Cheap to clone; the engine thread ends when
@@ -299,6 +303,12 @@ impl Sink {
         let _ = self
             .tx
             .send(Command::Inventory(source.to_string(), vendor, inventory));
+    }
+
+    /// Tell the engine how the source's catch-up of history goes (the console shows it
+    /// as progress). Send a page after its batch is committed.
+    pub fn catch_up(&self, source: &str, report: CatchUpReport) {
+        let _ = self.tx.send(Command::CatchUp(source.to_string(), report));
     }
 
     /// Persist a rotated credential (see [`crate::store::Store::set_credential`]).
@@ -407,6 +417,12 @@ pub fn spawn_engine(
                     Ok(Command::Inventory(source, vendor, inventory)) => {
                         let changes =
                             lock_engine(&engine).apply_inventory(&source, vendor, &inventory);
+                        if !changes.is_empty() {
+                            bump();
+                        }
+                    }
+                    Ok(Command::CatchUp(source, report)) => {
+                        let changes = lock_engine(&engine).catch_up(&source, &report, Utc::now());
                         if !changes.is_empty() {
                             bump();
                         }
@@ -734,11 +750,63 @@ pub async fn drive(ctx: SourceCtx, mut poller: impl Poller) {
             Err(FetchError::Unauthorized(reason)) | Err(FetchError::Fatal(reason)) => {
                 tracing::error!(source = ctx.name(), "stopped: {reason}");
                 ctx.status.failed(reason);
+                ctx.sink.catch_up(ctx.name(), CatchUpReport::End);
                 return;
             }
         }
     }
+    // A catch-up the source did not finish is not going on any more.
+    ctx.sink.catch_up(ctx.name(), CatchUpReport::End);
     ctx.status.stopped();
+}
+
+/// Event time at least this far behind is a catch-up worth showing as progress;
+/// anything closer is an ordinary poll.
+pub fn catch_up_min() -> chrono::Duration {
+    chrono::Duration::minutes(10)
+}
+
+/// A source's side of catch-up reporting (see [`crate::state::CatchUp`]): one begin,
+/// a page per committed batch while it runs, one end.
+#[derive(Debug, Default)]
+pub struct CatchUpTracker {
+    active: bool,
+}
+
+impl CatchUpTracker {
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Begin catching up on event time `from..to` unless a catch-up is running.
+    pub fn begin(
+        &mut self,
+        ctx: &SourceCtx,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        total: Option<u64>,
+    ) {
+        if !self.active {
+            self.active = true;
+            ctx.sink
+                .catch_up(ctx.name(), CatchUpReport::Begin { from, to, total });
+        }
+    }
+
+    /// A page committed: it covered event time `from..to` with `events` events.
+    pub fn page(&self, ctx: &SourceCtx, from: DateTime<Utc>, to: DateTime<Utc>, events: usize) {
+        if self.active {
+            let events = events as u64;
+            ctx.sink
+                .catch_up(ctx.name(), CatchUpReport::Page { from, to, events });
+        }
+    }
+
+    pub fn end(&mut self, ctx: &SourceCtx) {
+        if std::mem::take(&mut self.active) {
+            ctx.sink.catch_up(ctx.name(), CatchUpReport::End);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -752,7 +820,10 @@ mod tests {
         assert!(waits[0] >= Duration::from_millis(250) && waits[0] <= Duration::from_millis(500));
         assert!(waits[3] >= Duration::from_secs(2) && waits[3] <= Duration::from_secs(4));
         for w in &waits[8..] {
-            assert!(*w >= Duration::from_secs(15) && *w <= Duration::from_secs(30), "{w:?}");
+            assert!(
+                *w >= Duration::from_secs(15) && *w <= Duration::from_secs(30),
+                "{w:?}"
+            );
         }
         b.reset();
         assert!(b.next_wait() <= Duration::from_millis(500));
@@ -763,7 +834,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 

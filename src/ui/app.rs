@@ -207,13 +207,44 @@ impl DoorSort {
     }
 }
 
+/// How the doors pane lays doors out. `Auto` shows the table while every door fits
+/// in it and the compact grid once they do not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DoorView {
+    #[default]
+    Auto,
+    Table,
+    Grid,
+}
+
+/// What the doors pane drew last: the grid's shape decides where the arrow keys go.
+/// Written by `render` (the only one who knows the pane's size), read by `update`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DoorLayout {
+    pub grid: bool,
+    /// Cells per grid row (1 for the table).
+    pub columns: usize,
+}
+
 /// What covers the panes for a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
-    Help { scroll: u16 },
-    Detail { event: Box<Event>, scroll: u16 },
-    Ack { alarm: String, note: String, error: Option<String> },
-    Command { input: String, error: Option<String> },
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        event: Box<Event>,
+        scroll: u16,
+    },
+    Ack {
+        alarm: String,
+        note: String,
+        error: Option<String>,
+    },
+    Command {
+        input: String,
+        error: Option<String>,
+    },
     ConfirmQuit,
 }
 
@@ -266,6 +297,10 @@ pub struct App {
     pub door_sort: DoorSort,
     /// Show only doors of this vendor (cycled with `f`).
     pub door_filter: Option<crate::model::Vendor>,
+    /// Show only doors of this site, by its label (cycled with `F`).
+    pub door_site: Option<String>,
+    pub door_view: DoorView,
+    pub door_layout: std::cell::Cell<DoorLayout>,
     pub controllers: Cursor,
     pub search: SearchState,
     pub overlay: Option<Overlay>,
@@ -302,6 +337,12 @@ impl App {
             doors: Cursor::default(),
             door_sort: DoorSort::default(),
             door_filter: None,
+            door_site: None,
+            door_view: DoorView::default(),
+            door_layout: std::cell::Cell::new(DoorLayout {
+                grid: false,
+                columns: 1,
+            }),
             controllers: Cursor::default(),
             search: SearchState::default(),
             overlay: None,
@@ -348,22 +389,58 @@ impl App {
             .doors
             .iter()
             .filter(|d| self.door_filter.is_none_or(|v| d.vendor == v))
+            .filter(|d| {
+                self.door_site
+                    .as_deref()
+                    .is_none_or(|s| d.site.as_deref() == Some(s))
+            })
             .collect();
         doors.sort_by(|a, b| {
             let urgent = |d: &crate::ui::snapshot::DoorRow| {
                 std::cmp::Reverse((d.alarm, !d.conditions.is_empty()))
             };
-            urgent(a).cmp(&urgent(b)).then_with(|| match self.door_sort {
-                DoorSort::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                DoorSort::Site => a.site.cmp(&b.site).then(a.name.cmp(&b.name)),
-                DoorSort::Vendor => a.vendor.as_str().cmp(b.vendor.as_str()).then(a.name.cmp(&b.name)),
-                DoorSort::LastAccess => {
-                    let at = |d: &crate::ui::snapshot::DoorRow| d.last_access.as_ref().map(|a| a.at);
-                    at(b).cmp(&at(a))
-                }
-            })
+            urgent(a)
+                .cmp(&urgent(b))
+                .then_with(|| match self.door_sort {
+                    DoorSort::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+                    DoorSort::Site => a.site.cmp(&b.site).then(a.name.cmp(&b.name)),
+                    DoorSort::Vendor => a
+                        .vendor
+                        .as_str()
+                        .cmp(b.vendor.as_str())
+                        .then(a.name.cmp(&b.name)),
+                    DoorSort::LastAccess => {
+                        let at =
+                            |d: &crate::ui::snapshot::DoorRow| d.last_access.as_ref().map(|a| a.at);
+                        at(b).cmp(&at(a))
+                    }
+                })
         });
         doors
+    }
+
+    /// The sites the site filter cycles through: those of the doors the vendor filter
+    /// lets through, by name.
+    pub fn door_sites(&self) -> Vec<&str> {
+        let mut sites: Vec<&str> = self
+            .snapshot
+            .doors
+            .iter()
+            .filter(|d| self.door_filter.is_none_or(|v| d.vendor == v))
+            .filter_map(|d| d.site.as_deref())
+            .collect();
+        sites.sort_unstable();
+        sites.dedup();
+        sites
+    }
+
+    /// Whether the doors pane shows the grid (as drawn last, for `Auto`).
+    pub fn doors_as_grid(&self) -> bool {
+        match self.door_view {
+            DoorView::Auto => self.door_layout.get().grid,
+            DoorView::Table => false,
+            DoorView::Grid => true,
+        }
     }
 }
 
@@ -508,10 +585,13 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::GoDoors => app.pane = Pane::Doors,
         Action::GoControllers => app.pane = Pane::Controllers,
         Action::GoSearch => app.pane = Pane::Search,
-        Action::Up => move_selection(app, -1),
-        Action::Down => move_selection(app, 1),
-        Action::PageUp => move_selection(app, -page_rows()),
-        Action::PageDown => move_selection(app, page_rows()),
+        Action::Up => move_selection(app, -row_step(app)),
+        Action::Down => move_selection(app, row_step(app)),
+        Action::PageUp => move_selection(app, -page_rows() * row_step(app)),
+        Action::PageDown => move_selection(app, page_rows() * row_step(app)),
+        Action::Left | Action::Right if app.pane == Pane::Doors && app.doors_as_grid() => {
+            move_selection(app, if action == Action::Left { -1 } else { 1 })
+        }
         Action::Top => move_selection(app, isize::MIN / 2),
         Action::Bottom => return move_to_bottom(app),
         Action::ToggleFollow => {
@@ -566,9 +646,56 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.doors.selected = 0;
             }
         }
+        Action::FilterSite => {
+            if app.pane == Pane::Doors {
+                app.door_site = next_site(app);
+                app.doors.selected = 0;
+            }
+        }
+        Action::ToggleDoorView => {
+            if app.pane == Pane::Doors {
+                let grid = !app.doors_as_grid();
+                app.door_view = if grid {
+                    DoorView::Grid
+                } else {
+                    DoorView::Table
+                };
+                app.message = Some(
+                    if grid {
+                        "doors as a grid"
+                    } else {
+                        "doors as a table"
+                    }
+                    .into(),
+                );
+            }
+        }
         _ => {}
     }
     Vec::new()
+}
+
+/// How far up/down moves: a row of the doors grid is several doors.
+fn row_step(app: &App) -> isize {
+    if app.pane == Pane::Doors && app.doors_as_grid() {
+        app.door_layout.get().columns.max(1) as isize
+    } else {
+        1
+    }
+}
+
+/// The site after the current one in the filter's cycle; `None` (every site) after
+/// the last, or when the current one is no longer offered.
+fn next_site(app: &App) -> Option<String> {
+    let sites = app.door_sites();
+    let next = match &app.door_site {
+        None => sites.first(),
+        Some(current) => sites
+            .iter()
+            .position(|s| s == current)
+            .and_then(|i| sites.get(i + 1)),
+    };
+    next.map(|s| s.to_string())
 }
 
 fn move_selection(app: &mut App, delta: isize) {
@@ -644,7 +771,11 @@ pub fn more_results(app: &mut App, want: usize) -> Vec<Effect> {
 fn open_detail(app: &mut App) {
     let event = match app.pane {
         Pane::Events => app.live.selected_event().cloned(),
-        Pane::Search => app.search.results.get(app.search.selected).map(|(_, e)| e.clone()),
+        Pane::Search => app
+            .search
+            .results
+            .get(app.search.selected)
+            .map(|(_, e)| e.clone()),
         _ => None,
     };
     if let Some(event) = event {
@@ -824,7 +955,11 @@ fn on_overlay_key(app: &mut App, overlay: Overlay, key: KeyEvent) -> Vec<Effect>
             }
             KeyCode::Char(c) => {
                 note.push(c);
-                app.overlay = Some(Overlay::Ack { alarm, note, error: None });
+                app.overlay = Some(Overlay::Ack {
+                    alarm,
+                    note,
+                    error: None,
+                });
             }
             _ => app.overlay = Some(Overlay::Ack { alarm, note, error }),
         },

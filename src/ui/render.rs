@@ -30,8 +30,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
         let [events, alarms] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .areas(top);
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(top);
         let [doors, controllers] =
             Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
                 .areas(bottom);
@@ -63,7 +62,10 @@ fn render_pane(app: &App, frame: &mut Frame, pane: Pane, area: Rect) {
 fn pane_title(app: &App, pane: Pane) -> String {
     match pane {
         Pane::Events if !app.live.following => {
-            format!(" Events — frozen, {} new (space: follow) ", app.live.new_while_frozen)
+            format!(
+                " Events — frozen, {} new (space: follow) ",
+                app.live.new_while_frozen
+            )
         }
         Pane::Events => " Events — following ".to_string(),
         Pane::Alarms => format!(" Alarms ({}) ", app.snapshot.alarms.len()),
@@ -72,7 +74,16 @@ fn pane_title(app: &App, pane: Pane) -> String {
                 .door_filter
                 .map(|v| format!(", {} only", v.as_str()))
                 .unwrap_or_default();
-            format!(" Doors ({}) by {}{filter} ", app.visible_doors().len(), app.door_sort.label())
+            let site = app
+                .door_site
+                .as_deref()
+                .map(|s| format!(", site {}", clip(s, 24)))
+                .unwrap_or_default();
+            format!(
+                " Doors ({}) by {}{filter}{site} ",
+                app.visible_doors().len(),
+                app.door_sort.label()
+            )
         }
         Pane::Controllers => format!(" Controllers & sync ({}) ", app.snapshot.controllers.len()),
         Pane::Search => " Search ".to_string(),
@@ -80,7 +91,11 @@ fn pane_title(app: &App, pane: Pane) -> String {
 }
 
 pub fn pane_block(app: &App, title: String, focused: bool) -> Block<'static> {
-    let role = if focused { Role::BorderFocused } else { Role::Border };
+    let role = if focused {
+        Role::BorderFocused
+    } else {
+        Role::Border
+    };
     Block::default()
         .borders(Borders::ALL)
         .border_style(app.theme.style(role))
@@ -136,7 +151,19 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             .last_event_at
             .map(|at| format!(" {}", age(app, at)))
             .unwrap_or_default();
-        spans.push(Span::styled(format!("{dot} {}{last} ", s.name), t.style(role)));
+        spans.push(Span::styled(
+            format!("{dot} {}{last} ", s.name),
+            t.style(role),
+        ));
+        let catching_up = app
+            .snapshot
+            .catch_ups
+            .iter()
+            .find(|c| c.source == s.name && !c.done);
+        if let Some(c) = catching_up {
+            let percent = format!("↻{:.0}% ", c.fraction * 100.0);
+            spans.push(Span::styled(percent, t.style(Role::SyncRunning)));
+        }
     }
     let counts = app.snapshot.unacknowledged();
     if counts.is_empty() {
@@ -147,17 +174,14 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             spans.push(Span::styled(label, t.style(priority_role(p))));
         }
     }
-    let right = format!(
-        "{}  {} ",
-        app.operator,
-        app.now.format("%H:%M:%S UTC")
-    );
+    let right = format!("{}  {} ", app.operator, app.now.format("%H:%M:%S UTC"));
     let left = Line::from(spans);
     let width = area.width as usize;
     let used = left.width();
     let mut line = left;
     if used + right.len() < width {
-        line.spans.push(Span::raw(" ".repeat(width - used - right.len())));
+        line.spans
+            .push(Span::raw(" ".repeat(width - used - right.len())));
         line.spans.push(Span::styled(right, t.style(Role::Muted)));
     }
     frame.render_widget(Paragraph::new(line), area);
@@ -169,11 +193,20 @@ fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {
     for (i, pane) in Pane::ALL.iter().enumerate() {
         let label = match pane {
             Pane::Alarms if !app.snapshot.alarms.is_empty() => {
-                format!(" {} {} ({}) ", i + 1, pane.title(), app.snapshot.alarms.len())
+                format!(
+                    " {} {} ({}) ",
+                    i + 1,
+                    pane.title(),
+                    app.snapshot.alarms.len()
+                )
             }
             _ => format!(" {} {} ", i + 1, pane.title()),
         };
-        let role = if *pane == app.pane { Role::TabActive } else { Role::Tab };
+        let role = if *pane == app.pane {
+            Role::TabActive
+        } else {
+            Role::Tab
+        };
         spans.push(Span::styled(label, t.style(role)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -184,7 +217,12 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let line = match &app.message {
         Some(m) => Line::from(Span::styled(format!(" {m}"), t.style(Role::Text))),
         None => {
-            let mut hints = vec![("?", "help"), ("tab", "pane"), ("/", "search"), ("e", "next alarm")];
+            let mut hints = vec![
+                ("?", "help"),
+                ("tab", "pane"),
+                ("/", "search"),
+                ("e", "next alarm"),
+            ];
             if !app.read_only {
                 hints.push(("a", "ack"));
                 hints.push((":", "command"));
@@ -251,11 +289,21 @@ fn render_overlay(app: &App, overlay: &Overlay, frame: &mut Frame, area: Rect) {
                 Line::from(""),
             ];
             if let Some(e) = error {
-                lines.push(Line::from(Span::styled(e.clone(), t.style(Role::SearchError))));
+                lines.push(Line::from(Span::styled(
+                    e.clone(),
+                    t.style(Role::SearchError),
+                )));
             }
-            let required = if app.require_ack_note { " (required)" } else { "" };
+            let required = if app.require_ack_note {
+                " (required)"
+            } else {
+                ""
+            };
             lines.push(Line::from(Span::styled(
-                format!("enter: acknowledge as {}{required} · esc: cancel", app.operator),
+                format!(
+                    "enter: acknowledge as {}{required} · esc: cancel",
+                    app.operator
+                ),
                 t.style(Role::Muted),
             )));
             let block = Block::default()
@@ -263,7 +311,12 @@ fn render_overlay(app: &App, overlay: &Overlay, frame: &mut Frame, area: Rect) {
                 .border_style(t.style(Role::BorderFocused))
                 .title(" Acknowledge alarm ")
                 .style(t.style(Role::Dialog));
-            frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), r);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .block(block)
+                    .wrap(Wrap { trim: false }),
+                r,
+            );
         }
         Overlay::Command { input, error } => {
             let r = Rect {
@@ -295,7 +348,10 @@ fn render_overlay(app: &App, overlay: &Overlay, frame: &mut Frame, area: Rect) {
                 .style(t.style(Role::Dialog));
             let text = vec![
                 Line::from(format!("{n} alarm(s) are not acknowledged.")),
-                Line::from(Span::styled("y: quit anyway · any other key: stay", t.style(Role::Muted))),
+                Line::from(Span::styled(
+                    "y: quit anyway · any other key: stay",
+                    t.style(Role::Muted),
+                )),
             ];
             frame.render_widget(Paragraph::new(text).block(block), r);
         }

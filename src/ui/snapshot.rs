@@ -60,6 +60,8 @@ pub struct CatchUpRow {
     pub source: String,
     pub fraction: f64,
     pub events: u64,
+    /// What the vendor said the catch-up holds, when it said.
+    pub total: Option<u64>,
     pub eta: Option<chrono::Duration>,
     pub done: bool,
 }
@@ -91,7 +93,11 @@ impl Snapshot {
         for a in &mut alarms {
             if let Some(door) = a.door.as_mut().filter(|d| d.name.is_none()) {
                 let key = DoorKey::new(a.source.clone(), door.id.clone());
-                door.name = engine.live.door(&key).and_then(|d| d.name()).map(str::to_string);
+                door.name = engine
+                    .live
+                    .door(&key)
+                    .and_then(|d| d.name())
+                    .map(str::to_string);
             }
         }
         let door_alarm = |key: &DoorKey| {
@@ -156,6 +162,7 @@ impl Snapshot {
                 source: source.to_string(),
                 fraction: c.fraction_done(),
                 events: c.events_so_far(),
+                total: c.expected_events(),
                 eta: c.estimated_time_left(now),
                 done: c.is_done(),
             })
