@@ -213,9 +213,7 @@ impl StatusHandle {
         self.board.update(&self.name, |s| {
             s.state = LinkState::BackingOff;
             s.reason = Some(reason);
-            s.retry_at = chrono::Duration::from_std(wait)
-                .ok()
-                .map(|d| Utc::now() + d);
+            s.retry_at = chrono::Duration::from_std(wait).ok().map(|d| Utc::now() + d);
         });
     }
 
@@ -820,10 +818,7 @@ mod tests {
         assert!(waits[0] >= Duration::from_millis(250) && waits[0] <= Duration::from_millis(500));
         assert!(waits[3] >= Duration::from_secs(2) && waits[3] <= Duration::from_secs(4));
         for w in &waits[8..] {
-            assert!(
-                *w >= Duration::from_secs(15) && *w <= Duration::from_secs(30),
-                "{w:?}"
-            );
+            assert!(*w >= Duration::from_secs(15) && *w <= Duration::from_secs(30), "{w:?}");
         }
         b.reset();
         assert!(b.next_wait() <= Duration::from_millis(500));
@@ -834,10 +829,7 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            reqwest::header::RETRY_AFTER,
-            "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap(),
-        );
+        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }
 

@@ -143,9 +143,7 @@ impl LiveState {
             }
             if controller.link() != link_before {
                 let doors = controller.door_ids().iter();
-                changes
-                    .doors
-                    .extend(doors.map(|id| DoorKey::new(source, id)));
+                changes.doors.extend(doors.map(|id| DoorKey::new(source, id)));
             }
         }
         for r in &inventory.doors {
