@@ -190,7 +190,7 @@ fn render_table(
 
 /// The grid's key, on its first line: the state is in the glyphs, colour only repeats it.
 pub const GRID_LEGEND: &str =
-    "! alarm  L/U locked/unlocked  o/c open/closed  F/H/T forced/held/tamper  ✕ offline";
+    "! alarm  L/U lock  o/c open/closed  F/H/T forced/held/tamper  ✕ offline";
 /// Glyphs before the name: alarm, lock, position, condition, link.
 const GLYPHS: usize = 5;
 /// The narrowest cell: the glyphs, a space, ten characters of name, a gap.
