@@ -299,7 +299,9 @@ pub struct App {
     pub door_filter: Option<crate::model::Vendor>,
     /// Show only doors of this site, by its label (cycled with `F`).
     pub door_site: Option<String>,
+    /// Table or grid (`v`); `Auto` until the operator chooses.
     pub door_view: DoorView,
+    /// Set by each draw of the doors pane; see [`DoorLayout`].
     pub door_layout: std::cell::Cell<DoorLayout>,
     pub controllers: Cursor,
     pub search: SearchState,
@@ -485,13 +487,14 @@ fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
     // Keep the same alarm selected when the list reorders under it.
     let selected_id = app.selected_alarm().map(|a| a.id.clone());
     app.snapshot = snapshot;
-    if let Some(id) = selected_id {
-        if let Some(i) = app.snapshot.alarms.iter().position(|a| a.id == id) {
-            app.alarms.selected = i;
-        }
+    if let Some(id) = selected_id
+        && let Some(i) = app.snapshot.alarms.iter().position(|a| a.id == id)
+    {
+        app.alarms.selected = i;
     }
     app.alarms.move_by(0, app.snapshot.alarms.len());
-    app.doors.move_by(0, app.snapshot.doors.len());
+    let doors = app.visible_doors().len();
+    app.doors.move_by(0, doors);
     app.controllers.move_by(0, app.snapshot.controllers.len());
     let mut effects = Vec::new();
     let fresh_critical: Vec<String> = app
@@ -603,10 +606,8 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::ToggleNewestFirst => app.live.newest_first = !app.live.newest_first,
         Action::Select => open_detail(app),
-        Action::Back => {
-            if app.pane == Pane::Events && !app.live.following {
-                app.live.follow();
-            }
+        Action::Back if app.pane == Pane::Events && !app.live.following => {
+            app.live.follow();
         }
         Action::Search => {
             app.pane = Pane::Search;
@@ -618,57 +619,47 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Ack => start_ack(app),
         Action::NextAlarm => jump_alarm(app, 1),
         Action::PrevAlarm => jump_alarm(app, -1),
-        Action::Command => {
-            if !app.read_only {
-                app.overlay = Some(Overlay::Command {
-                    input: String::new(),
-                    error: None,
-                });
-                app.history_pos = None;
-            }
+        Action::Command if !app.read_only => {
+            app.overlay = Some(Overlay::Command {
+                input: String::new(),
+                error: None,
+            });
+            app.history_pos = None;
         }
-        Action::Sort => {
-            if app.pane == Pane::Doors {
-                app.door_sort = app.door_sort.next();
-                app.message = Some(format!("doors sorted by {}", app.door_sort.label()));
-            }
+        Action::Sort if app.pane == Pane::Doors => {
+            app.door_sort = app.door_sort.next();
+            app.message = Some(format!("doors sorted by {}", app.door_sort.label()));
         }
-        Action::Filter => {
-            if app.pane == Pane::Doors {
-                use crate::model::Vendor;
-                app.door_filter = match app.door_filter {
-                    None => Some(Vendor::ALL[0]),
-                    Some(v) => Vendor::ALL
-                        .iter()
-                        .position(|x| *x == v)
-                        .and_then(|i| Vendor::ALL.get(i + 1).copied()),
-                };
-                app.doors.selected = 0;
-            }
+        Action::Filter if app.pane == Pane::Doors => {
+            use crate::model::Vendor;
+            app.door_filter = match app.door_filter {
+                None => Some(Vendor::ALL[0]),
+                Some(v) => Vendor::ALL
+                    .iter()
+                    .position(|x| *x == v)
+                    .and_then(|i| Vendor::ALL.get(i + 1).copied()),
+            };
+            app.doors.selected = 0;
         }
-        Action::FilterSite => {
-            if app.pane == Pane::Doors {
-                app.door_site = next_site(app);
-                app.doors.selected = 0;
-            }
+        Action::FilterSite if app.pane == Pane::Doors => {
+            app.door_site = next_site(app);
+            app.doors.selected = 0;
         }
-        Action::ToggleDoorView => {
-            if app.pane == Pane::Doors {
-                let grid = !app.doors_as_grid();
-                app.door_view = if grid {
-                    DoorView::Grid
+        Action::ToggleDoorView if app.pane == Pane::Doors => {
+            let grid = !app.doors_as_grid();
+            app.door_view = if grid {
+                DoorView::Grid
+            } else {
+                DoorView::Table
+            };
+            app.message = Some(
+                if grid {
+                    "doors as a grid"
                 } else {
-                    DoorView::Table
-                };
-                app.message = Some(
-                    if grid {
-                        "doors as a grid"
-                    } else {
-                        "doors as a table"
-                    }
-                    .into(),
-                );
-            }
+                    "doors as a table"
+                }
+                .into(),
+            );
         }
         _ => {}
     }
