@@ -113,6 +113,8 @@ impl Engine {
                 );
             }
         }
+        // Catch-ups belong to the sources of the process that saved them.
+        engine.live.clear_catch_ups();
         Ok(engine)
     }
 
@@ -154,6 +156,16 @@ impl Engine {
         inventory: &crate::state::inventory::Inventory,
     ) -> crate::state::Changes {
         self.live.apply_inventory(source, vendor, inventory)
+    }
+
+    /// Track a source's catch-up of history (shown as progress; not stored as events).
+    pub fn catch_up(
+        &mut self,
+        source: &str,
+        report: &crate::state::CatchUpReport,
+        now: DateTime<Utc>,
+    ) -> crate::state::Changes {
+        self.live.apply_catch_up(source, report, now)
     }
 
     /// Let time pass (offline grace, escalation).

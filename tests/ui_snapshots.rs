@@ -10,8 +10,10 @@ mod ui_fixture;
 
 use crossterm::event::KeyCode;
 use doorwatch::model::Event;
+use doorwatch::state::CatchUpReport;
 use doorwatch::state::alarms::{AlarmConfig, Priority};
-use doorwatch::ui::app::{App, Effect, Msg};
+use doorwatch::ui::app::{App, DoorView, Effect, Msg};
+use doorwatch::ui::panes::doors::GRID_LEGEND;
 use doorwatch::ui::render::{WIDE, priority_role, render};
 use doorwatch::ui::theme::{Role, Theme, no_color};
 use ratatui::Terminal;
@@ -367,6 +369,8 @@ fn door_conditions_and_alarmed_door_names_carry_their_styles() {
     let desk = desk();
     for theme in [Theme::builtin("dark").unwrap(), no_color()] {
         let mut app = ui_fixture::app_with(&desk, theme.clone());
+        // The table even where the doors do not all fit (the grid is tested below).
+        app.door_view = DoorView::Table;
         // The selection on the last row that fits at 80x24: the rows above are plain.
         send(&mut app, [ch('2')]);
         send(&mut app, (0..16).map(|_| ch('j')));
@@ -457,5 +461,138 @@ fn the_frozen_selection_is_highlighted_and_following_highlights_nothing() {
             selection.bg.unwrap(),
             "row {y} highlighted"
         );
+    }
+}
+
+/// The desk with two sources catching up: Kisi by event time (a third of three days
+/// read in 40 s), DoorFlow against the total it announced.
+fn catching_up() -> Desk {
+    let mut desk = desk();
+    let day = chrono::Duration::days(1);
+    let s = chrono::Duration::seconds;
+    let e = &mut desk.engine;
+    let begin = |total| CatchUpReport::Begin {
+        from: now() - day * 3,
+        to: now(),
+        total,
+    };
+    e.catch_up("hq-kisi", &begin(None), now() - s(40));
+    let page = CatchUpReport::Page {
+        from: now() - day,
+        to: now(),
+        events: 1234,
+    };
+    e.catch_up("hq-kisi", &page, now() - s(5));
+    e.catch_up("df-cloud", &begin(Some(5000)), now() - s(30));
+    let page = CatchUpReport::Page {
+        from: now() - day * 3,
+        to: now() - day * 2,
+        events: 4000,
+    };
+    e.catch_up("df-cloud", &page, now() - s(2));
+    desk
+}
+
+#[test]
+fn the_doors_grid_and_table_and_the_catch_up_bars_at_both_sizes() {
+    let desk = desk();
+    // 80x24: more doors than table rows, so the grid (the `doors` snapshot).
+    let mut grid = app(&desk);
+    send(&mut grid, [ch('2')]);
+    let shown = screen(&grid, 80, 24);
+    assert!(shown.contains(GRID_LEGEND), "{shown}");
+    assert!(grid.door_layout.get().grid);
+    // 160x48 with the table asked for.
+    let mut table = app(&desk);
+    send(&mut table, [ch('2')]);
+    draw(&table, 160, 48);
+    send(&mut table, [ch('v')]);
+    assert_eq!(table.door_view, DoorView::Table);
+    insta::assert_snapshot!("wide_doors_table", screen(&table, 160, 48));
+
+    let desk = catching_up();
+    let mut controllers = app(&desk);
+    send(&mut controllers, [ch('3')]);
+    insta::assert_snapshot!("controllers_catching_up", screen(&controllers, 80, 24));
+    insta::assert_snapshot!("wide_catching_up", screen(&controllers, 160, 48));
+}
+
+#[test]
+fn grid_cells_carry_the_table_styles_and_say_their_state_in_glyphs() {
+    let desk = desk();
+    for theme in [Theme::builtin("dark").unwrap(), no_color()] {
+        let mut app = ui_fixture::app_with(&desk, theme.clone());
+        send(&mut app, [ch('2')]);
+        draw(&app, 80, 24);
+        // The selection one grid row down (two columns), on a door with no glyphs.
+        send(&mut app, [ch('j')]);
+        assert_eq!(app.doors.selected, 2);
+        let buf = draw(&app, 80, 24);
+        let name = &theme.name;
+        let doors = app.visible_doors();
+        // Alarm doors first: the first cell is the critical forced door, its name in
+        // the alarm's style, `!` and `F` for a reader without colour.
+        let first = doors[0];
+        assert_eq!(first.alarm, Some(Priority::Critical));
+        let y = 4;
+        let (x, _) = find(&buf, &first.name)
+            .into_iter()
+            .find(|&(_, row)| row == y)
+            .unwrap_or_else(|| panic!("{name}: {} not in the first grid row", first.name));
+        let cell = &row_text(&buf, y)[..];
+        assert!(cell.contains(&format!("!·oF  {}", first.name)), "{cell}");
+        let critical = theme.style(Role::AlarmCritical);
+        assert_text_styled(&buf, (x, y), &first.name, critical);
+        assert_styled(&buf[(1, y)], critical, &format!("{name}: alarm mark"));
+        assert_styled(&buf[(4, y)], theme.style(Role::DoorForced), "F glyph");
+        for (glyph, role) in [
+            ("H", Role::DoorHeld),
+            ("T", Role::DoorTamper),
+            ("✕", Role::ControllerOffline),
+        ] {
+            let hits: Vec<(u16, u16)> = find(&buf, glyph)
+                .into_iter()
+                .filter(|&(x, y)| y > 3 && y < 23 && (x - 1) % 39 < 5)
+                .collect();
+            assert!(!hits.is_empty(), "{name}: no {glyph} glyph");
+            for at in hits {
+                assert_styled(&buf[at], theme.style(role), &format!("{name}: {glyph}"));
+            }
+        }
+        // The selected cell: its own styles under the selection.
+        let selected = doors[app.doors.selected];
+        let (x, y) = find(&buf, &selected.name)
+            .into_iter()
+            .find(|&(x, y)| y >= 4 && (y - 4) * 2 + (x - 1) / 39 == app.doors.selected as u16)
+            .unwrap();
+        let own = match selected.alarm {
+            Some(p) => theme.style(priority_role(p)),
+            None => theme.style(Role::Text),
+        };
+        let expected = own.patch(theme.style(Role::Selection));
+        assert_text_styled(&buf, (x, y), &selected.name, expected);
+    }
+}
+
+#[test]
+fn catch_up_bars_and_the_header_indicator_wear_the_sync_style() {
+    let desk = catching_up();
+    for theme in [Theme::builtin("dark").unwrap(), no_color()] {
+        let mut app = ui_fixture::app_with(&desk, theme.clone());
+        send(&mut app, [ch('3')]);
+        let buf = draw(&app, 80, 24);
+        let running = theme.style(Role::SyncRunning);
+        let y = row_with(&buf, &["hq-kisi", "33%", "1234 events", "eta 1m"]);
+        let (x, _) = find(&buf, "█").into_iter().find(|&(_, r)| r == y).unwrap();
+        assert_text_styled(&buf, (x, y), "███", running);
+        row_with(&buf, &["df-cloud", "80%", "4000/5000 events", "eta 7s"]);
+        // The header's source dot says it is catching up, how far.
+        let (x, y) = find(&buf, "↻33%")[0];
+        assert_eq!(y, 0);
+        assert_text_styled(&buf, (x, y), "↻33%", running);
+        // The header's alarm counts still fit at 80 columns, in the alarm style.
+        let (x, y) = find(&buf, "critical")[0];
+        assert_eq!(y, 0);
+        assert_text_styled(&buf, (x, y), "critical", theme.style(Role::AlarmCritical));
     }
 }

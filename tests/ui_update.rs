@@ -705,3 +705,100 @@ fn tab_and_digits_move_between_panes_and_help_and_detail_close_with_esc() {
     assert_eq!(app.overlay, None, "q closes the detail, not the console");
     assert!(!app.quit);
 }
+
+#[test]
+fn the_doors_grid_moves_by_cell_and_by_row_and_v_toggles_table_and_grid() {
+    use doorwatch::ui::app::{DoorLayout, DoorView};
+    let desk = desk();
+    let mut app = ui_fixture::app(&desk);
+    send(&mut app, [ch('2')]);
+    let n = app.visible_doors().len();
+    assert!(n > 8, "the fixture has {n} doors");
+    // As the pane drew it: too many doors for the table, a grid of three columns.
+    app.door_layout.set(DoorLayout {
+        grid: true,
+        columns: 3,
+    });
+    assert!(app.doors_as_grid());
+    let mut walk = Vec::new();
+    for c in ['l', 'l', 'j', 'h', 'j', 'k', 'k', 'k'] {
+        send(&mut app, [ch(c)]);
+        walk.push(app.doors.selected);
+    }
+    assert_eq!(walk, [1, 2, 5, 4, 7, 4, 1, 0]);
+    send(&mut app, [key(KeyCode::Right), key(KeyCode::Down)]);
+    assert_eq!(app.doors.selected, 4, "arrows as h/j/k/l");
+    send(&mut app, [ch('G')]);
+    assert_eq!(app.doors.selected, n - 1);
+    send(&mut app, [ch('l')]);
+    assert_eq!(app.doors.selected, n - 1, "the last cell stays the last");
+    send(&mut app, [ch('g')]);
+    assert_eq!(app.doors.selected, 0);
+
+    // `v` turns what is shown into the other view, explicitly.
+    send(&mut app, [ch('v')]);
+    assert_eq!(app.door_view, DoorView::Table);
+    assert!(!app.doors_as_grid());
+    send(&mut app, [ch('j'), ch('l')]);
+    assert_eq!(app.doors.selected, 1, "a table row at a time; no columns");
+    send(&mut app, [ch('v')]);
+    assert_eq!(app.door_view, DoorView::Grid);
+    assert_eq!(app.message.as_deref(), Some("doors as a grid"));
+    send(&mut app, [ch('j')]);
+    assert_eq!(app.doors.selected, 4);
+
+    // Elsewhere `v` does nothing.
+    send(&mut app, [ch('1'), ch('v')]);
+    assert_eq!(app.door_view, DoorView::Grid);
+    // With everything fitting the table (as drawn), `v` asks for the grid.
+    let mut fits = ui_fixture::app(&desk);
+    send(&mut fits, [ch('2'), ch('v')]);
+    assert_eq!(fits.door_view, DoorView::Grid);
+}
+
+#[test]
+fn the_site_filter_cycles_through_sites_and_combines_with_the_vendor_filter() {
+    let desk = desk();
+    let mut app = ui_fixture::app(&desk);
+    send(&mut app, [ch('2')]);
+    let all = app.visible_doors().len();
+    let sites: Vec<String> = app.door_sites().iter().map(|s| s.to_string()).collect();
+    assert!(sites.len() >= 2, "the fixture's sites: {sites:?}");
+    let mut shown = 0;
+    for site in &sites {
+        send(&mut app, [ch('j'), ch('F')]);
+        assert_eq!(app.door_site.as_deref(), Some(site.as_str()));
+        assert_eq!(app.doors.selected, 0, "a new filter starts at the top");
+        let doors = app.visible_doors();
+        assert!(!doors.is_empty());
+        assert!(doors.iter().all(|d| d.site.as_deref() == Some(site)));
+        shown += doors.len();
+    }
+    assert!(shown < all, "doors without a site are in no site's list");
+    send(&mut app, [ch('F')]);
+    assert_eq!(app.door_site, None, "after the last site: every door again");
+    assert_eq!(app.visible_doors().len(), all);
+
+    // With a vendor chosen, only that vendor's sites are offered, and both apply.
+    send(&mut app, [ch('f')]);
+    let vendor = app.door_filter.unwrap();
+    let vendor_sites: Vec<String> = app.door_sites().iter().map(|s| s.to_string()).collect();
+    assert!(vendor_sites.iter().all(|s| sites.contains(s)));
+    if let Some(first) = vendor_sites.first() {
+        send(&mut app, [ch('F')]);
+        assert_eq!(app.door_site.as_ref(), Some(first));
+        let doors = app.visible_doors();
+        assert!(!doors.is_empty());
+        assert!(
+            doors
+                .iter()
+                .all(|d| d.vendor == vendor && d.site.as_deref() == Some(first.as_str()))
+        );
+    }
+    // Another vendor keeps the site; the title says both, and none may match.
+    send(&mut app, [ch('1'), ch('F')]);
+    assert!(
+        app.door_site.is_some(),
+        "F outside the doors pane changes nothing"
+    );
+}

@@ -10,6 +10,7 @@ use crate::config::{SecretKind, SourceConfig};
 use crate::engine::Engine;
 use crate::model::{Event, Vendor};
 use crate::sources::{self, ParseContext};
+use crate::state::CatchUpReport;
 use crate::state::inventory::Inventory;
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, Utc};
@@ -280,6 +281,7 @@ enum Command {
     SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Inventory(String, Vendor, Inventory),
     Ack(AckRequest, oneshot::Sender<AckOutcome>),
+    CatchUp(String, CatchUpReport),
 }
 
 /// An operator's acknowledgement, carried out on the engine thread so that every
@@ -331,6 +333,12 @@ impl Sink {
             .map_err(|_| anyhow::anyhow!("the store has closed"))?;
         rx.await
             .map_err(|_| anyhow::anyhow!("the store has closed"))
+    }
+
+    /// Tell the engine how the source's catch-up of history goes (the console shows it
+    /// as progress). Send a page after its batch is committed.
+    pub fn catch_up(&self, source: &str, report: CatchUpReport) {
+        let _ = self.tx.send(Command::CatchUp(source.to_string(), report));
     }
 
     /// Persist a rotated credential (see [`crate::store::Store::set_credential`]).
@@ -467,6 +475,12 @@ pub fn spawn_engine(
                             bump();
                         }
                         let _ = reply.send(outcome);
+                    }
+                    Ok(Command::CatchUp(source, report)) => {
+                        let changes = lock_engine(&engine).catch_up(&source, &report, Utc::now());
+                        if !changes.is_empty() {
+                            bump();
+                        }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         match lock_engine(&engine).tick(Utc::now()) {
@@ -791,11 +805,63 @@ pub async fn drive(ctx: SourceCtx, mut poller: impl Poller) {
             Err(FetchError::Unauthorized(reason)) | Err(FetchError::Fatal(reason)) => {
                 tracing::error!(source = ctx.name(), "stopped: {reason}");
                 ctx.status.failed(reason);
+                ctx.sink.catch_up(ctx.name(), CatchUpReport::End);
                 return;
             }
         }
     }
+    // A catch-up the source did not finish is not going on any more.
+    ctx.sink.catch_up(ctx.name(), CatchUpReport::End);
     ctx.status.stopped();
+}
+
+/// Event time at least this far behind is a catch-up worth showing as progress;
+/// anything closer is an ordinary poll.
+pub fn catch_up_min() -> chrono::Duration {
+    chrono::Duration::minutes(10)
+}
+
+/// A source's side of catch-up reporting (see [`crate::state::CatchUp`]): one begin,
+/// a page per committed batch while it runs, one end.
+#[derive(Debug, Default)]
+pub struct CatchUpTracker {
+    active: bool,
+}
+
+impl CatchUpTracker {
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Begin catching up on event time `from..to` unless a catch-up is running.
+    pub fn begin(
+        &mut self,
+        ctx: &SourceCtx,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        total: Option<u64>,
+    ) {
+        if !self.active {
+            self.active = true;
+            ctx.sink
+                .catch_up(ctx.name(), CatchUpReport::Begin { from, to, total });
+        }
+    }
+
+    /// A page committed: it covered event time `from..to` with `events` events.
+    pub fn page(&self, ctx: &SourceCtx, from: DateTime<Utc>, to: DateTime<Utc>, events: usize) {
+        if self.active {
+            let events = events as u64;
+            ctx.sink
+                .catch_up(ctx.name(), CatchUpReport::Page { from, to, events });
+        }
+    }
+
+    pub fn end(&mut self, ctx: &SourceCtx) {
+        if std::mem::take(&mut self.active) {
+            ctx.sink.catch_up(ctx.name(), CatchUpReport::End);
+        }
+    }
 }
 
 #[cfg(test)]

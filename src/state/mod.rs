@@ -23,7 +23,7 @@ pub use doors::{
     AccessOutcome, Condition, Door, DoorKey, DoorMode, LastAccess, LastEvent, LockState, Position,
     Site, SiteKey,
 };
-pub use sync::{CatchUp, CompletedSync, ControllerSync, SyncOutcome, SyncPhase};
+pub use sync::{CatchUp, CatchUpReport, CompletedSync, ControllerSync, SyncOutcome, SyncPhase};
 
 use crate::model::{Event, EventKind, Ref};
 use chrono::{DateTime, Utc};
@@ -343,6 +343,34 @@ impl LiveState {
             Some(_) => catch_up_changed(source),
             None => Changes::default(),
         }
+    }
+
+    /// Apply what a source reported about its catch-up.
+    pub fn apply_catch_up(
+        &mut self,
+        source: &str,
+        report: &CatchUpReport,
+        now: DateTime<Utc>,
+    ) -> Changes {
+        match *report {
+            CatchUpReport::Begin { from, to, total } => {
+                let changes = self.begin_catch_up(source, from, to, now);
+                if let Some(c) = self.catch_ups.get_mut(source) {
+                    c.expect_events(total);
+                }
+                changes
+            }
+            CatchUpReport::Page { from, to, events } => {
+                self.record_catch_up_page(source, from, to, events, now)
+            }
+            CatchUpReport::End => self.end_catch_up(source),
+        }
+    }
+
+    /// Forget every catch-up: they describe sources running in this process, and a
+    /// state loaded from disk was saved by another.
+    pub fn clear_catch_ups(&mut self) {
+        self.catch_ups.clear();
     }
 
     pub fn catch_up(&self, source: &str) -> Option<&CatchUp> {

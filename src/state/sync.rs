@@ -186,6 +186,10 @@ impl ControllerSync {
     }
 }
 
+fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Move a "newest time" forward; never back. Returns whether it moved.
 fn raise(slot: &mut Option<DateTime<Utc>>, at: DateTime<Utc>) -> bool {
     if slot.is_some_and(|current| current >= at) {
@@ -210,6 +214,29 @@ pub struct CatchUp {
     events_so_far: u64,
     began_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// How many events the vendor said the catch-up holds, when it says: progress is
+    /// then counted in events rather than in event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_events: Option<u64>,
+}
+
+/// What a source tells the engine about its catch-up (see [`CatchUp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatchUpReport {
+    /// Catching up on event time `from..to`; `total` events if the vendor counted them.
+    Begin {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        total: Option<u64>,
+    },
+    /// A committed page covering event time `from..to` with `events` events in it.
+    Page {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        events: u64,
+    },
+    /// Caught up (or given up: the source stopped).
+    End,
 }
 
 impl CatchUp {
@@ -227,7 +254,17 @@ impl CatchUp {
             events_so_far: 0,
             began_at: now,
             updated_at: now,
+            expected_events: None,
         }
+    }
+
+    /// Count progress in events against `total` (what the vendor said is coming).
+    pub fn expect_events(&mut self, total: Option<u64>) {
+        self.expected_events = total.filter(|t| *t > 0);
+    }
+
+    pub fn expected_events(&self) -> Option<u64> {
+        self.expected_events
     }
 
     pub fn window(&self) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -289,9 +326,25 @@ impl CatchUp {
         self.fetched.is_some() && self.unfetched_ms() == 0
     }
 
+    /// Work done and left, in events when the total is known, else in event time (ms).
+    fn units(&self) -> (i64, i64) {
+        match self.expected_events {
+            Some(total) => {
+                let done = self.events_so_far.min(total);
+                let left = if self.is_done() { 0 } else { total - done };
+                (clamp_i64(done), clamp_i64(left))
+            }
+            None => (self.fetched_ms(), self.unfetched_ms()),
+        }
+    }
+
     /// How much of the window is fetched, 0.0 to 1.0. An empty window is done once
     /// anything was recorded.
     pub fn fraction_done(&self) -> f64 {
+        if self.expected_events.is_some() && !self.is_done() {
+            let (done, left) = self.units();
+            return done as f64 / (done + left).max(1) as f64;
+        }
         match self.window_ms() {
             0 => {
                 if self.fetched.is_some() {
@@ -311,12 +364,11 @@ impl CatchUp {
             return Some(Duration::zero());
         }
         let elapsed_ms = (now - self.began_at).num_milliseconds();
-        let covered_ms = self.fetched_ms();
-        if elapsed_ms <= 0 || covered_ms <= 0 {
+        let (covered, left) = self.units();
+        if elapsed_ms <= 0 || covered <= 0 {
             return None;
         }
-        let left_ms =
-            i128::from(self.unfetched_ms()) * i128::from(elapsed_ms) / i128::from(covered_ms);
+        let left_ms = i128::from(left) * i128::from(elapsed_ms) / i128::from(covered);
         Some(
             i64::try_from(left_ms)
                 .ok()
@@ -492,6 +544,19 @@ mod tests {
         assert_eq!(c.estimated_time_left(wall(9)), Some(Duration::zero()));
         assert_eq!(c.estimated_events_left(), Some(0));
         assert_eq!(c.updated_at(), wall(9));
+    }
+
+    #[test]
+    fn catch_up_with_a_known_total_counts_events() {
+        let mut c = day_window();
+        c.expect_events(Some(1_000));
+        // Oldest first: a tenth of the day holds a quarter of the events.
+        c.record_page(t(0), t(8_640), 250, wall(10));
+        assert_eq!(c.fraction_done(), 0.25);
+        assert_eq!(c.estimated_time_left(wall(10)), Some(Duration::seconds(30)));
+        c.record_page(t(8_640), t(86_400), 750, wall(40));
+        assert!(c.is_done());
+        assert_eq!(c.fraction_done(), 1.0);
     }
 
     #[test]

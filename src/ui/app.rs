@@ -207,6 +207,25 @@ impl DoorSort {
     }
 }
 
+/// How the doors pane lays doors out. `Auto` shows the table while every door fits
+/// in it and the compact grid once they do not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DoorView {
+    #[default]
+    Auto,
+    Table,
+    Grid,
+}
+
+/// What the doors pane drew last: the grid's shape decides where the arrow keys go.
+/// Written by `render` (the only one who knows the pane's size), read by `update`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DoorLayout {
+    pub grid: bool,
+    /// Cells per grid row (1 for the table).
+    pub columns: usize,
+}
+
 /// What covers the panes for a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
@@ -280,6 +299,12 @@ pub struct App {
     pub door_sort: DoorSort,
     /// Show only doors of this vendor (cycled with `f`).
     pub door_filter: Option<crate::model::Vendor>,
+    /// Show only doors of this site, by its label (cycled with `F`).
+    pub door_site: Option<String>,
+    /// Table or grid (`v`); `Auto` until the operator chooses.
+    pub door_view: DoorView,
+    /// Set by each draw of the doors pane; see [`DoorLayout`].
+    pub door_layout: std::cell::Cell<DoorLayout>,
     pub controllers: Cursor,
     pub search: SearchState,
     pub overlay: Option<Overlay>,
@@ -316,6 +341,12 @@ impl App {
             doors: Cursor::default(),
             door_sort: DoorSort::default(),
             door_filter: None,
+            door_site: None,
+            door_view: DoorView::default(),
+            door_layout: std::cell::Cell::new(DoorLayout {
+                grid: false,
+                columns: 1,
+            }),
             controllers: Cursor::default(),
             search: SearchState::default(),
             overlay: None,
@@ -362,6 +393,11 @@ impl App {
             .doors
             .iter()
             .filter(|d| self.door_filter.is_none_or(|v| d.vendor == v))
+            .filter(|d| {
+                self.door_site
+                    .as_deref()
+                    .is_none_or(|s| d.site.as_deref() == Some(s))
+            })
             .collect();
         doors.sort_by(|a, b| {
             let urgent = |d: &crate::ui::snapshot::DoorRow| {
@@ -385,6 +421,30 @@ impl App {
                 })
         });
         doors
+    }
+
+    /// The sites the site filter cycles through: those of the doors the vendor filter
+    /// lets through, by name.
+    pub fn door_sites(&self) -> Vec<&str> {
+        let mut sites: Vec<&str> = self
+            .snapshot
+            .doors
+            .iter()
+            .filter(|d| self.door_filter.is_none_or(|v| d.vendor == v))
+            .filter_map(|d| d.site.as_deref())
+            .collect();
+        sites.sort_unstable();
+        sites.dedup();
+        sites
+    }
+
+    /// Whether the doors pane shows the grid (as drawn last, for `Auto`).
+    pub fn doors_as_grid(&self) -> bool {
+        match self.door_view {
+            DoorView::Auto => self.door_layout.get().grid,
+            DoorView::Table => false,
+            DoorView::Grid => true,
+        }
     }
 }
 
@@ -452,13 +512,14 @@ fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
         app.message = Some(news);
     }
     app.snapshot = snapshot;
-    if let Some(id) = selected_id {
-        if let Some(i) = app.snapshot.alarms.iter().position(|a| a.id == id) {
-            app.alarms.selected = i;
-        }
+    if let Some(id) = selected_id
+        && let Some(i) = app.snapshot.alarms.iter().position(|a| a.id == id)
+    {
+        app.alarms.selected = i;
     }
     app.alarms.move_by(0, app.snapshot.alarms.len());
-    app.doors.move_by(0, app.snapshot.doors.len());
+    let doors = app.visible_doors().len();
+    app.doors.move_by(0, doors);
     app.controllers.move_by(0, app.snapshot.controllers.len());
     let mut effects = Vec::new();
     let fresh_critical: Vec<String> = app
@@ -552,10 +613,13 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::GoDoors => app.pane = Pane::Doors,
         Action::GoControllers => app.pane = Pane::Controllers,
         Action::GoSearch => app.pane = Pane::Search,
-        Action::Up => move_selection(app, -1),
-        Action::Down => move_selection(app, 1),
-        Action::PageUp => move_selection(app, -page_rows()),
-        Action::PageDown => move_selection(app, page_rows()),
+        Action::Up => move_selection(app, -row_step(app)),
+        Action::Down => move_selection(app, row_step(app)),
+        Action::PageUp => move_selection(app, -page_rows() * row_step(app)),
+        Action::PageDown => move_selection(app, page_rows() * row_step(app)),
+        Action::Left | Action::Right if app.pane == Pane::Doors && app.doors_as_grid() => {
+            move_selection(app, if action == Action::Left { -1 } else { 1 })
+        }
         Action::Top => move_selection(app, isize::MIN / 2),
         Action::Bottom => return move_to_bottom(app),
         Action::ToggleFollow => {
@@ -567,10 +631,8 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::ToggleNewestFirst => app.live.newest_first = !app.live.newest_first,
         Action::Select => open_detail(app),
-        Action::Back => {
-            if app.pane == Pane::Events && !app.live.following {
-                app.live.follow();
-            }
+        Action::Back if app.pane == Pane::Events && !app.live.following => {
+            app.live.follow();
         }
         Action::Search => {
             app.pane = Pane::Search;
@@ -582,37 +644,74 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Ack => start_ack(app),
         Action::NextAlarm => jump_alarm(app, 1),
         Action::PrevAlarm => jump_alarm(app, -1),
-        Action::Command => {
-            if !app.read_only {
-                app.overlay = Some(Overlay::Command {
-                    input: String::new(),
-                    error: None,
-                });
-                app.history_pos = None;
-            }
+        Action::Command if !app.read_only => {
+            app.overlay = Some(Overlay::Command {
+                input: String::new(),
+                error: None,
+            });
+            app.history_pos = None;
         }
-        Action::Sort => {
-            if app.pane == Pane::Doors {
-                app.door_sort = app.door_sort.next();
-                app.message = Some(format!("doors sorted by {}", app.door_sort.label()));
-            }
+        Action::Sort if app.pane == Pane::Doors => {
+            app.door_sort = app.door_sort.next();
+            app.message = Some(format!("doors sorted by {}", app.door_sort.label()));
         }
-        Action::Filter => {
-            if app.pane == Pane::Doors {
-                use crate::model::Vendor;
-                app.door_filter = match app.door_filter {
-                    None => Some(Vendor::ALL[0]),
-                    Some(v) => Vendor::ALL
-                        .iter()
-                        .position(|x| *x == v)
-                        .and_then(|i| Vendor::ALL.get(i + 1).copied()),
-                };
-                app.doors.selected = 0;
-            }
+        Action::Filter if app.pane == Pane::Doors => {
+            use crate::model::Vendor;
+            app.door_filter = match app.door_filter {
+                None => Some(Vendor::ALL[0]),
+                Some(v) => Vendor::ALL
+                    .iter()
+                    .position(|x| *x == v)
+                    .and_then(|i| Vendor::ALL.get(i + 1).copied()),
+            };
+            app.doors.selected = 0;
+        }
+        Action::FilterSite if app.pane == Pane::Doors => {
+            app.door_site = next_site(app);
+            app.doors.selected = 0;
+        }
+        Action::ToggleDoorView if app.pane == Pane::Doors => {
+            let grid = !app.doors_as_grid();
+            app.door_view = if grid {
+                DoorView::Grid
+            } else {
+                DoorView::Table
+            };
+            app.message = Some(
+                if grid {
+                    "doors as a grid"
+                } else {
+                    "doors as a table"
+                }
+                .into(),
+            );
         }
         _ => {}
     }
     Vec::new()
+}
+
+/// How far up/down moves: a row of the doors grid is several doors.
+fn row_step(app: &App) -> isize {
+    if app.pane == Pane::Doors && app.doors_as_grid() {
+        app.door_layout.get().columns.max(1) as isize
+    } else {
+        1
+    }
+}
+
+/// The site after the current one in the filter's cycle; `None` (every site) after
+/// the last, or when the current one is no longer offered.
+fn next_site(app: &App) -> Option<String> {
+    let sites = app.door_sites();
+    let next = match &app.door_site {
+        None => sites.first(),
+        Some(current) => sites
+            .iter()
+            .position(|s| s == current)
+            .and_then(|i| sites.get(i + 1)),
+    };
+    next.map(|s| s.to_string())
 }
 
 fn move_selection(app: &mut App, delta: isize) {

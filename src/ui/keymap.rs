@@ -61,13 +61,15 @@ pub enum Action {
     Command,
     Sort,
     Filter,
+    FilterSite,
+    ToggleDoorView,
     ToggleNewestFirst,
     Redraw,
 }
 
 impl Action {
     /// Every action, in the order the help screen lists them.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 34] = [
         Action::Help,
         Action::Quit,
         Action::NextPane,
@@ -98,6 +100,8 @@ impl Action {
         Action::Command,
         Action::Sort,
         Action::Filter,
+        Action::FilterSite,
+        Action::ToggleDoorView,
         Action::ToggleNewestFirst,
         Action::Redraw,
     ];
@@ -135,6 +139,8 @@ impl Action {
             Action::Command => "command",
             Action::Sort => "sort",
             Action::Filter => "filter",
+            Action::FilterSite => "filter_site",
+            Action::ToggleDoorView => "toggle_door_view",
             Action::ToggleNewestFirst => "toggle_newest_first",
             Action::Redraw => "redraw",
         }
@@ -172,7 +178,9 @@ impl Action {
             Action::PrevAlarm => "Previous unacknowledged alarm",
             Action::Command => "Command line (:ack, :export, :theme, :source, :quit)",
             Action::Sort => "Sort by column",
-            Action::Filter => "Filter",
+            Action::Filter => "Filter (doors: cycle the vendor)",
+            Action::FilterSite => "Doors: cycle the site filter",
+            Action::ToggleDoorView => "Doors: table / compact grid",
             Action::ToggleNewestFirst => "Newest first / oldest first",
             Action::Redraw => "Redraw the screen",
         }
@@ -626,6 +634,8 @@ const DEFAULT_GLOBAL: &[(&str, Action)] = &[
     (":", Action::Command),
     ("s", Action::Sort),
     ("f", Action::Filter),
+    ("F", Action::FilterSite),
+    ("v", Action::ToggleDoorView),
     ("o", Action::ToggleNewestFirst),
     ("ctrl-l", Action::Redraw),
 ];

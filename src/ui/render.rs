@@ -74,8 +74,13 @@ fn pane_title(app: &App, pane: Pane) -> String {
                 .door_filter
                 .map(|v| format!(", {} only", v.as_str()))
                 .unwrap_or_default();
+            let site = app
+                .door_site
+                .as_deref()
+                .map(|s| format!(", site {}", clip(s, 24)))
+                .unwrap_or_default();
             format!(
-                " Doors ({}) by {}{filter} ",
+                " Doors ({}) by {}{filter}{site} ",
                 app.visible_doors().len(),
                 app.door_sort.label()
             )
@@ -150,6 +155,15 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             format!("{dot} {}{last} ", s.name),
             t.style(role),
         ));
+        let catching_up = app
+            .snapshot
+            .catch_ups
+            .iter()
+            .find(|c| c.source == s.name && !c.done);
+        if let Some(c) = catching_up {
+            let percent = format!("↻{:.0}% ", c.fraction * 100.0);
+            spans.push(Span::styled(percent, t.style(Role::SyncRunning)));
+        }
     }
     let counts = app.snapshot.unacknowledged();
     if counts.is_empty() {

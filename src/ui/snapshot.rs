@@ -62,6 +62,8 @@ pub struct CatchUpRow {
     pub source: String,
     pub fraction: f64,
     pub events: u64,
+    /// What the vendor said the catch-up holds, when it said.
+    pub total: Option<u64>,
     #[serde(with = "opt_ms")]
     pub eta: Option<chrono::Duration>,
     pub done: bool,
@@ -176,6 +178,7 @@ impl Snapshot {
                 source: source.to_string(),
                 fraction: c.fraction_done(),
                 events: c.events_so_far(),
+                total: c.expected_events(),
                 eta: c.estimated_time_left(now),
                 done: c.is_done(),
             })

@@ -15,7 +15,8 @@ mod oauth;
 use crate::model::{Event, Vendor};
 use crate::sources::fields;
 use crate::sources::runtime::{
-    FetchError, Polled, Poller, SourceCtx, drive, parse_items, quarantine_raw,
+    CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min, drive, parse_items,
+    quarantine_raw,
 };
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -189,6 +190,8 @@ struct DoorflowPoller {
     recent: HashMap<String, DateTime<Utc>>,
     channels_due: Instant,
     channels_summary: String,
+    /// A window far behind that takes more than a page is shown as a catch-up.
+    catch_up: CatchUpTracker,
 }
 
 impl DoorflowPoller {
@@ -213,6 +216,7 @@ impl DoorflowPoller {
             recent: HashMap::new(),
             channels_due: Instant::now(),
             channels_summary: String::new(),
+            catch_up: CatchUpTracker::default(),
         }
     }
 
@@ -265,14 +269,23 @@ impl DoorflowPoller {
             }
         };
         let ids: Vec<String> = items.iter().map(item_id).collect();
+        let count = ids.len();
         self.commit_page(ctx, items).await?;
         let more = self
             .window
             .as_mut()
             .is_some_and(|w| w.walk.advance(paging, self.page_size, ids));
+        let now = Utc::now();
+        if more && now - since >= catch_up_min() {
+            let total = paging.total.map(|t| t as u64);
+            self.catch_up.begin(ctx, since, now, total);
+        }
+        // Sorted oldest first: the window is read up to the newest committed.
+        self.catch_up.page(ctx, since, self.resume_from, count);
         if more {
             Ok(Polled::More)
         } else {
+            self.catch_up.end(ctx);
             self.window = None;
             let horizon = self.resume_from - OVERLAP - chrono::Duration::seconds(1);
             self.recent.retain(|_, t| *t >= horizon);

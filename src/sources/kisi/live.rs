@@ -33,7 +33,9 @@ mod progress;
 
 use crate::config::SecretKind;
 use crate::model::Vendor;
-use crate::sources::runtime::{self, FetchError, Polled, Poller, SourceCtx};
+use crate::sources::runtime::{
+    self, CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min,
+};
 use crate::store::AppendBatch;
 use api::{KisiApi, SetRead, SetReply, SetStatus};
 use chrono::{DateTime, Utc};
@@ -90,12 +92,17 @@ struct KisiPoller {
     next_inventory: Option<Instant>,
     /// A set an error interrupted, resumed by the next poll.
     open: Option<OpenSet>,
+    /// A backfill, or a live front far behind, is shown as a catch-up until a poll
+    /// finds nothing more waiting.
+    catch_up: CatchUpTracker,
 }
 
 /// An event set being paged.
 struct OpenSet {
     id: u64,
     purpose: Purpose,
+    /// The interval the set reads (for catch-up progress).
+    span: Span,
     /// The progress saved with the set's last page.
     done: Progress,
     /// The cursor of the page to read next; `None` for the first page.
@@ -156,6 +163,7 @@ impl KisiPoller {
             overlap_ids: HashMap::new(),
             next_inventory: None,
             open: None,
+            catch_up: CatchUpTracker::default(),
         })
     }
 
@@ -176,6 +184,10 @@ impl KisiPoller {
         let set = OpenSet {
             id: created.id,
             purpose,
+            span: Span {
+                start: span.start,
+                end,
+            },
             done: match purpose {
                 Purpose::Live => self.progress.after_live(end),
                 Purpose::Backfill => self.progress.after_backfill(span.start),
@@ -198,6 +210,7 @@ impl KisiPoller {
     ) -> Result<(), FetchError> {
         match self.page_through(ctx, &mut set, first).await {
             Ok(()) => {
+                self.catch_up.page(ctx, set.span.start, set.span.end, 0);
                 self.progress = set.done;
                 if set.purpose == Purpose::Live {
                     self.remember_overlap(set.read);
@@ -345,12 +358,17 @@ impl KisiPoller {
         if events.is_empty() && quarantine.is_empty() && cursor.is_none() {
             return Ok(());
         }
+        let count = events.len();
         ctx.commit(AppendBatch {
             events,
             quarantine,
             cursor: cursor.and_then(|c| ctx.cursor_entry(c)),
         })
         .await?;
+        // The set's interval counts as covered once it is read to its end; until then
+        // a page adds only its events (at the interval's newer end, already covered
+        // or about to be).
+        self.catch_up.page(ctx, set.span.end, set.span.end, count);
         Ok(())
     }
 
@@ -389,6 +407,7 @@ impl KisiPoller {
 impl Poller for KisiPoller {
     async fn poll(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
         let mut more = false;
+        self.begin_catch_up(ctx);
         if let Some(set) = self.open.take() {
             self.finish(ctx, set, None).await?;
         }
@@ -403,7 +422,28 @@ impl Poller for KisiPoller {
             self.read_interval(ctx, span, Purpose::Backfill).await?;
             more |= self.progress.backfill.is_some();
         }
+        if !more {
+            self.catch_up.end(ctx);
+        }
         Ok(if more { Polled::More } else { Polled::CaughtUp })
+    }
+}
+
+impl KisiPoller {
+    /// Begin a catch-up when history is still to be read (a backfill) or the live
+    /// front is far behind (an outage): from the oldest event time left to now.
+    fn begin_catch_up(&mut self, ctx: &SourceCtx) {
+        let now = Utc::now();
+        let live_from = self
+            .progress
+            .live_span(now, self.overlap)
+            .map(|(span, _)| span.start);
+        let from = match (self.progress.backfill, live_from) {
+            (Some(b), _) => b.floor,
+            (None, Some(start)) if now - start >= catch_up_min() => start,
+            _ => return,
+        };
+        self.catch_up.begin(ctx, from, now, None);
     }
 }
 

@@ -20,7 +20,7 @@ mod ingest;
 mod tokens;
 
 use crate::config::SecretKind;
-use crate::sources::runtime::{Backoff, FetchError, SourceCtx};
+use crate::sources::runtime::{Backoff, CatchUpTracker, FetchError, SourceCtx};
 use crate::sources::socketio::{
     self, EioVersion, EnginePacket, EngineRules, Heartbeat, SocketPacket, Violation, connect_frame,
     decode_engine, decode_socket, encode_engine, renewed_token_frame, subscribe_frame,
@@ -147,6 +147,10 @@ impl Ended {
             FetchError::Transient(r) => Ended::retry(format!("{what}: {r}")),
         }
     }
+}
+
+fn ms_time(ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(ms)
 }
 
 fn now_ms() -> i64 {
@@ -330,6 +334,8 @@ struct Runner {
     backfill_attempts: u32,
     backfill_retry_at: Option<Instant>,
     last_commit: Instant,
+    /// A history backfill of a stream gap, shown as a catch-up.
+    catch_up: CatchUpTracker,
 }
 
 /// What one turn of a session's loop saw.
@@ -433,6 +439,7 @@ impl Runner {
             backfill_attempts: 0,
             backfill_retry_at: None,
             last_commit: Instant::now(),
+            catch_up: CatchUpTracker::default(),
             ctx,
         }
     }
@@ -451,6 +458,7 @@ impl Runner {
                     if let Some(b) = self.backfill.take() {
                         b.abort();
                     }
+                    self.catch_up.end(&self.ctx);
                     return;
                 }
                 Ended::Retry {
@@ -473,6 +481,7 @@ impl Runner {
         if let Some(b) = self.backfill.take() {
             b.abort();
         }
+        self.catch_up.end(&self.ctx);
         self.ctx.status.stopped();
     }
 
@@ -740,6 +749,9 @@ impl Runner {
         }
         let tokens = self.tokens.clone();
         let (from, to) = (gap.start_ms - BACKFILL_MARGIN_MS, end + BACKFILL_MARGIN_MS);
+        if let (Some(start), Some(end)) = (ms_time(from), ms_time(to)) {
+            self.catch_up.begin(&self.ctx, start, end, None);
+        }
         self.backfill_retry_at = None;
         self.backfill = Some(tokio::spawn(async move {
             let token = tokens.lock().await.current().await;
@@ -782,8 +794,16 @@ impl Runner {
                     "backfilled a stream gap"
                 );
                 self.backfill_attempts = 0;
+                let count = items.len();
                 let prepared = self.ingest.prepare_backfill(items, gap, now);
                 self.commit(prepared).await?;
+                // History comes in one answer: one page covering the whole gap.
+                let start = ms_time(gap.start_ms - BACKFILL_MARGIN_MS);
+                let end = gap.end_ms.and_then(|e| ms_time(e + BACKFILL_MARGIN_MS));
+                if let (Some(start), Some(end)) = (start, end) {
+                    self.catch_up.page(&self.ctx, start, end, count);
+                }
+                self.catch_up.end(&self.ctx);
             }
             Err(e) => {
                 self.backfill_attempts += 1;
@@ -798,6 +818,7 @@ impl Runner {
                     return Ok(());
                 }
                 self.backfill_attempts = 0;
+                self.catch_up.end(&self.ctx);
                 let why = format!("history backfill failed: {e}");
                 let prepared = self.ingest.prepare_gap_event(gap, &why, now);
                 self.commit(prepared).await?;

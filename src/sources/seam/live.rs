@@ -32,7 +32,9 @@ pub use cursor::Cursor;
 use crate::config::SecretKind;
 use crate::model::Vendor;
 use crate::sources::fields;
-use crate::sources::runtime::{self, FetchError, Polled, Poller, SourceCtx, parse_items};
+use crate::sources::runtime::{
+    self, CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min, parse_items,
+};
 use crate::store::AppendBatch;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -105,6 +107,8 @@ struct SeamPoller {
     /// How far before the cursor each poll reads again.
     overlap: chrono::Duration,
     next_inventory: Option<tokio::time::Instant>,
+    /// A scan far behind that needs more than one page is shown as a catch-up.
+    catch_up: CatchUpTracker,
 }
 
 impl SeamPoller {
@@ -137,6 +141,7 @@ impl SeamPoller {
             scan: None,
             overlap,
             next_inventory: None,
+            catch_up: CatchUpTracker::default(),
         }
     }
 
@@ -292,6 +297,9 @@ impl Poller for SeamPoller {
             let window = scan.window(now);
             let items = match self.read(ctx, &window, now, &mut requests).await {
                 Ok(Read::Halve(span)) => {
+                    if now - scan.from >= catch_up_min() {
+                        self.catch_up.begin(ctx, scan.from, now, None);
+                    }
                     scan.span = Some(span);
                     continue;
                 }
@@ -304,6 +312,10 @@ impl Poller for SeamPoller {
             };
             let new = self.commit_window(ctx, items).await?;
             match window {
+                Window::Between(from, to) => self.catch_up.page(ctx, from, to, new),
+                Window::Since(from) => self.catch_up.page(ctx, from, now, new),
+            }
+            match window {
                 Window::Between(from, to) => {
                     // Exclusive ends: start the next window just before this one ended.
                     scan = Scan {
@@ -311,7 +323,10 @@ impl Poller for SeamPoller {
                         span: (to - from).checked_mul(2).or(Some(to - from)),
                     };
                 }
-                Window::Since(_) if new == 0 => return Ok(Polled::CaughtUp),
+                Window::Since(_) if new == 0 => {
+                    self.catch_up.end(ctx);
+                    return Ok(Polled::CaughtUp);
+                }
                 Window::Since(_) => scan = self.scan_from_cursor(),
             }
         }
