@@ -87,7 +87,14 @@ pub struct SourceConfig {
     /// in), e.g. `"/{systemId}/events"`; PDK's real path is unconfirmed. Without it,
     /// outages are recorded as `source.gap` events.
     pub history_path: Option<String>,
+    /// Largest HTTP response body (one page) or WebSocket message read from the
+    /// vendor, in bytes; default [`DEFAULT_MAX_RESPONSE`]. Larger ones are a source
+    /// error with backoff, never an out-of-memory.
+    pub max_response: Option<usize>,
 }
+
+/// 8 MiB: a full page of 1000 events is under 2 MiB for every vendor.
+pub const DEFAULT_MAX_RESPONSE: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +224,11 @@ impl SourceConfig {
     }
 
     /// Whether this source polls its vendor's API (else it only receives webhooks).
+    /// See [`SourceConfig::max_response`].
+    pub fn max_response(&self) -> usize {
+        self.max_response.unwrap_or(DEFAULT_MAX_RESPONSE).max(1024)
+    }
+
     pub fn polls(&self) -> bool {
         self.poll.unwrap_or(true)
     }

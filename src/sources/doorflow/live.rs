@@ -15,7 +15,7 @@ mod oauth;
 use crate::model::{Event, Vendor};
 use crate::sources::fields;
 use crate::sources::runtime::{
-    FetchError, Polled, Poller, SourceCtx, drive, parse_items, quarantine_raw,
+    self, FetchError, Polled, Poller, SourceCtx, drive, parse_items, quarantine_raw,
 };
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -249,7 +249,7 @@ impl DoorflowPoller {
             _ => {}
         }
         let paging = Paging::read(resp.headers());
-        let body = resp.text().await?;
+        let body = runtime::text_limited(resp, ctx.config.max_response()).await?;
         let items = match page_items(&body) {
             Ok(items) => items,
             Err(why) => {
@@ -320,7 +320,9 @@ impl DoorflowPoller {
         ctx: &SourceCtx,
         resp: reqwest::Response,
     ) -> Result<Polled, FetchError> {
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body = runtime::json_limited(resp, runtime::MAX_AUTH_RESPONSE)
+            .await
+            .unwrap_or(Value::Null);
         let description = body["error_description"]
             .as_str()
             .or_else(|| body["description"].as_str())
@@ -390,7 +392,7 @@ impl DoorflowPoller {
                 _ => {}
             }
             let paging = Paging::read(resp.headers());
-            let body = resp.text().await?;
+            let body = runtime::text_limited(resp, ctx.config.max_response()).await?;
             let items = page_items(&body).map_err(FetchError::Transient)?;
             let ids = items.iter().map(item_id).collect();
             if walk.page == 1 {
