@@ -420,9 +420,14 @@ async fn no_secret_reaches_logs_store_exports_output_or_screen() {
             .any(|l| l.starts_with("kisi-wrong [kisi]: failed") && l.contains("401")),
         "the wrong key fails with 401: {said}"
     );
+    let debug = String::from_utf8_lossy(&daemon.stderr);
     assert!(
-        String::from_utf8_lossy(&daemon.stderr).contains("DEBUG"),
+        debug.contains("DEBUG"),
         "--debug logs to stderr for the daemon"
+    );
+    assert!(
+        debug.contains(r#"client_secret: Some("***")"#),
+        "--debug dumps the config with its secrets redacted: {debug}"
     );
     for source in ["kisi [kisi]", "pdk [pdk]", "seam [seam]", "df [doorflow]"] {
         let line = said.lines().find(|l| l.starts_with(source)).unwrap_or("");
