@@ -1,8 +1,8 @@
 //! Input limits against the real simulators: a vendor that answers with an endless
 //! body, a page announcing 1 GiB, or a 4 MiB WebSocket frame costs doorwatch a bounded
-//! read and a backoff — never its memory — and loses no event. (Webhook bodies are
-//! bounded by `[webhooks] max_body`: tests/webhooks.rs and the unit tests of
-//! `sources::webhook` prove the 413s.)
+//! read and a backoff — never its memory — and loses no event. A webhook sender that
+//! uploads without end is cut off and the receiver goes on (the 413s for bodies over
+//! `[webhooks] max_body` are in tests/webhooks.rs and `sources::webhook`'s unit tests).
 
 use doorwatch::config::{Config, DEFAULT_MAX_RESPONSE};
 use doorwatch::daemon::Live;
@@ -261,4 +261,59 @@ async fn oversized_websocket_frames_end_the_connection_not_the_memory() {
         t0.elapsed()
     );
     sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------
+// Webhooks: an endless upload
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_webhook_upload_is_cut_off_and_the_receiver_goes_on() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[source]]\nname = \"hooks\"\nvendor = \"kisi\"\npoll = false\nwebhook_secret = \"k-secret\"\n[webhooks]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    let live = start_live(&text, data.path(), None);
+    let url = format!("http://127.0.0.1:{port}/webhooks/hooks");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the receiver never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Chunked, no Content-Length, and it never ends: 64 KiB chunks until the receiver
+    // hangs up (or 1 GiB, which would mean it never does).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = "POST /webhooks/hooks HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("10000\r\n{}\r\n", " ".repeat(64 * 1024));
+    let mut sent: u64 = 0;
+    while sent < 1 << 30 {
+        if tcp.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+        sent += 64 * 1024;
+    }
+    assert!(sent < 1 << 30, "the receiver read {} MiB", sent >> 20);
+    let mut reply = Vec::new();
+    let _ = tcp.read_to_end(&mut reply).await;
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 413"),
+        "{reply}"
+    );
+    let http = reqwest::Client::new();
+    // Still serving: an unsigned delivery is refused as such.
+    let after = http.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(after.status().as_u16(), 401);
+    let peak = peak_rss();
+    assert!(peak < 400 * 1024 * 1024, "peak RSS {} MiB", peak >> 20);
+    eprintln!("webhook: upload stopped after {} MiB", sent >> 20);
+    live.shutdown().await.unwrap().close().unwrap();
 }
