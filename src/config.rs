@@ -55,7 +55,9 @@ pub struct RuleConfig {
     pub priority: Option<crate::state::alarms::Priority>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `Debug` is written by hand (below) so that inline secrets print as `***`: a
+/// `tracing::debug!(?config)` must not leak them.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: Spanned<String>,
@@ -97,7 +99,49 @@ pub struct SourceConfig {
     /// in), e.g. `"/{systemId}/events"`; PDK's real path is unconfirmed. Without it,
     /// outages are recorded as `source.gap` events.
     pub history_path: Option<String>,
+    /// Largest HTTP response body (one page) or WebSocket message read from the
+    /// vendor, in bytes; default [`DEFAULT_MAX_RESPONSE`]. Larger ones are a source
+    /// error with backoff, never an out-of-memory.
+    pub max_response: Option<usize>,
 }
+
+impl fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |v: &Option<Spanned<String>>| v.as_ref().map(|_| "***");
+        f.debug_struct("SourceConfig")
+            .field("name", self.name.get_ref())
+            .field("vendor", self.vendor.get_ref())
+            .field("base_url", &self.base_url)
+            .field("auth_url", &self.auth_url)
+            .field("system_id", &self.system_id)
+            .field("token_env", &self.token_env)
+            .field("token", &redacted(&self.token))
+            .field("client_id_env", &self.client_id_env)
+            .field("client_id", &redacted(&self.client_id))
+            .field("client_secret_env", &self.client_secret_env)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("refresh_token_env", &self.refresh_token_env)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("webhook_secret_env", &self.webhook_secret_env)
+            .field("webhook_secret", &redacted(&self.webhook_secret))
+            .field(
+                "poll_interval",
+                &self.poll_interval.as_ref().map(|v| v.get_ref()),
+            )
+            .field("backfill", &self.backfill.as_ref().map(|v| v.get_ref()))
+            .field("topics", &self.topics)
+            .field("engine_io", &self.engine_io)
+            .field("poll", &self.poll)
+            .field("overlap", &self.overlap.as_ref().map(|v| v.get_ref()))
+            .field("page_size", &self.page_size)
+            .field("history_path", &self.history_path)
+            .field("max_response", &self.max_response)
+            .finish()
+    }
+}
+
+/// 8 MiB: a full page of 1000 events is under 2 MiB for every vendor.
+pub const DEFAULT_MAX_RESPONSE: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -227,6 +271,11 @@ impl SourceConfig {
     }
 
     /// Whether this source polls its vendor's API (else it only receives webhooks).
+    /// See [`SourceConfig::max_response`].
+    pub fn max_response(&self) -> usize {
+        self.max_response.unwrap_or(DEFAULT_MAX_RESPONSE).max(1024)
+    }
+
     pub fn polls(&self) -> bool {
         self.poll.unwrap_or(true)
     }
@@ -560,6 +609,17 @@ listen = "127.0.0.1:8787"
 
         let e = error("operator = \n");
         assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn debug_output_redacts_inline_secrets() {
+        let text = "[[source]]\nname = \"a\"\nvendor = \"doorflow\"\nclient_id = \"cid-SECRET-1\"\nclient_secret = \"cs-SECRET-2\"\nrefresh_token = \"rt-SECRET-3\"\nwebhook_secret = \"wh-SECRET-4\"\n[[source]]\nname = \"b\"\nvendor = \"kisi\"\ntoken = \"tok-SECRET-5\"\n";
+        let c = Config::parse(text, None, true).unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("client_secret: Some(\"***\")"), "{shown}");
+        let s = c.sources[1].get_ref().secret(SecretKind::Token).unwrap();
+        assert_eq!(format!("{s:?}"), "Secret(***)");
     }
 
     #[test]

@@ -36,6 +36,10 @@ struct Cli {
     /// file name in the config dir's themes/.
     #[arg(long, global = true, value_name = "NAME")]
     theme: Option<String>,
+    /// Verbose (debug-level) logs in the data dir's logs/, and on stderr for `daemon`.
+    /// Secrets are redacted as everywhere else.
+    #[arg(long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -191,8 +195,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Option<Config>> {
     Ok(Some(Config::load(&path)?))
 }
 
-/// Logs go to a file in the data dir, never to the terminal.
-fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Logs go to a file in the data dir; to the terminal only with `--debug` for commands
+/// that own no screen (`echo_stderr`).
+fn init_logging(
+    data_dir: &Path,
+    debug: bool,
+    echo_stderr: bool,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::fmt::writer::MakeWriterExt as _;
     let dir = data_dir.join("logs");
     std::fs::create_dir_all(&dir).ok()?;
     // A log dir we may not write (another user's data dir, read through the daemon's
@@ -204,12 +214,18 @@ fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::Worke
         .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     // PDK's stream URL carries its token; tungstenite would log it at trace level.
+    let default = if debug {
+        "info,doorwatch=debug"
+    } else {
+        "info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOORWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
         .add_directive("tungstenite=off".parse().expect("static directive"))
         .add_directive("tokio_tungstenite=off".parse().expect("static directive"));
+    let stderr = std::io::stderr.with_filter(move |_| echo_stderr);
     tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(writer.and(stderr))
         .with_ansi(false)
         .with_env_filter(filter)
         .try_init()
@@ -220,7 +236,10 @@ fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::Worke
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     let data_dir = config::data_dir(cli.data_dir.as_deref(), config.as_ref());
-    let _log = init_logging(&data_dir);
+    let echo_stderr = cli.debug && matches!(cli.command, Some(Command::Daemon { .. }));
+    let _log = init_logging(&data_dir, cli.debug, echo_stderr);
+    // Secrets in the config print as *** (config::SourceConfig's Debug).
+    tracing::debug!(?config, data_dir = %data_dir.display(), "starting");
     let alarm_config = config
         .as_ref()
         .map(Config::alarm_config)

@@ -37,6 +37,7 @@ use axum::{
 };
 use base64::Engine;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -126,6 +127,8 @@ pub struct DoorflowFaults {
     duplicates: AtomicBool,
     paused: AtomicBool,
     token_epoch: AtomicU64,
+    oversized: AtomicU32,
+    oversized_declared: AtomicBool,
 }
 
 impl DoorflowFaults {
@@ -142,6 +145,12 @@ impl DoorflowFaults {
     /// The next `n` events pages are truncated JSON (status 200).
     pub fn malformed_next(&self, n: u32) {
         self.malformed.store(n, Ordering::SeqCst);
+    }
+    /// The next `n` events pages are 200s whose body never ends (a stream of JSON
+    /// filler); with `declared`, they announce a 1 GiB `Content-Length` instead.
+    pub fn oversized_next(&self, n: u32, declared: bool) {
+        self.oversized_declared.store(declared, Ordering::SeqCst);
+        self.oversized.store(n, Ordering::SeqCst);
     }
     /// While on, every events page after the first repeats the previous page's last event.
     pub fn set_duplicates(&self, on: bool) {
@@ -160,16 +169,22 @@ impl DoorflowFaults {
     }
     /// How many "next N" faults are still waiting to be served (500s, 429s, malformed).
     pub fn pending(&self) -> u32 {
-        [&self.fail_500, &self.rate_limit, &self.malformed]
-            .iter()
-            .map(|c| c.load(Ordering::SeqCst))
-            .fold(0, u32::saturating_add)
+        [
+            &self.fail_500,
+            &self.rate_limit,
+            &self.malformed,
+            &self.oversized,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .fold(0, u32::saturating_add)
     }
     /// Clear every counter and switch (pause included).
     pub fn clear(&self) {
         self.fail_500.store(0, Ordering::SeqCst);
         self.rate_limit.store(0, Ordering::SeqCst);
         self.malformed.store(0, Ordering::SeqCst);
+        self.oversized.store(0, Ordering::SeqCst);
         self.duplicates.store(false, Ordering::SeqCst);
         self.paused.store(false, Ordering::SeqCst);
     }
@@ -1058,6 +1073,29 @@ fn positive(q: &HashMap<String, String>, key: &str, default: usize) -> Result<us
     }
 }
 
+/// A 200 whose body is JSON whitespace without end (or exactly 1 GiB of it, with that
+/// `Content-Length`), produced lazily: only what the client reads is ever made.
+fn oversized_page(declared: bool) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    const GIB: u64 = 1 << 30;
+    let chunk = axum::body::Bytes::from(vec![b' '; CHUNK]);
+    let chunks = if declared {
+        GIB / CHUNK as u64
+    } else {
+        u64::MAX
+    };
+    let body = futures_util::stream::repeat(Ok::<_, std::convert::Infallible>(chunk))
+        .take(usize::try_from(chunks).unwrap_or(usize::MAX));
+    let mut r = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+    if declared {
+        r = r.header(header::CONTENT_LENGTH, GIB);
+    }
+    r.body(axum::body::Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 fn paging_headers(r: &mut Response, total: usize, per_page: usize, page: usize) {
     let h = r.headers_mut();
     h.insert("Total", HeaderValue::from(total));
@@ -1074,6 +1112,9 @@ async fn list_events(
 ) -> Response {
     if let Err(r) = gate(&shared, &headers) {
         return *r;
+    }
+    if take(&shared.faults.oversized) {
+        return oversized_page(shared.faults.oversized_declared.load(Ordering::SeqCst));
     }
     shared.events_requests.fetch_add(1, Ordering::SeqCst);
     let n = match positive(&q, "n", 50) {

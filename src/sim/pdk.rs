@@ -161,7 +161,13 @@ pub enum PdkFault {
     /// Stream connections go quiet: the relay passes nothing to clients (and answers
     /// socketioxide's pings itself), so only the client's heartbeat deadline notices.
     Silent,
+    /// Every few steps, one text frame of [`OVERSIZED_FRAME`] bytes (an event with a huge
+    /// padding field, not in the ledger): a client must refuse it, not buffer it.
+    Oversized,
 }
+
+/// The size of the [`PdkFault::Oversized`] frame: 4 MiB, over any sane client limit.
+pub const OVERSIZED_FRAME: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 struct Faults {
@@ -171,6 +177,7 @@ struct Faults {
     malformed: AtomicBool,
     token_server_error: AtomicBool,
     silent: AtomicBool,
+    oversized: AtomicBool,
 }
 
 impl Faults {
@@ -182,6 +189,7 @@ impl Faults {
             PdkFault::Malformed => &self.malformed,
             PdkFault::TokenServerError => &self.token_server_error,
             PdkFault::Silent => &self.silent,
+            PdkFault::Oversized => &self.oversized,
         }
     }
 
@@ -1533,6 +1541,12 @@ impl Inner {
         g.steps += 1;
         if self.faults.is_on(PdkFault::Malformed) && g.steps.is_multiple_of(4) {
             self.malformed(g, &mut out);
+        }
+        if self.faults.is_on(PdkFault::Oversized) && g.steps.is_multiple_of(4) {
+            let pad = "x".repeat(OVERSIZED_FRAME);
+            let _ = self
+                .inject
+                .send(format!("42[\"device.alarm.forced\",{{\"pad\":\"{pad}\"}}]"));
         }
         if self.faults.is_on(PdkFault::OutOfOrder) {
             out.reverse();

@@ -624,11 +624,56 @@ pub async fn check(
         _ => {
             // A 4xx we did not expect: our request is wrong for this server. Retrying
             // will not help quickly, but a fixed server might: back off.
-            let body = resp.text().await.unwrap_or_default();
+            let body = text_limited(resp, MAX_ERROR_BODY).await.unwrap_or_default();
             let body: String = body.chars().take(200).collect();
             Err(FetchError::Transient(format!("HTTP {code}: {body}")))
         }
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Bounded reads of vendor responses
+
+/// Largest token/OAuth reply read. Real ones are a few KiB.
+pub const MAX_AUTH_RESPONSE: usize = 1024 * 1024;
+
+/// Largest body of an unexpected 4xx read for its first 200 characters.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// The body of a 2xx response, at most `limit` bytes. A vendor that sends a 1 GB page
+/// or streams without end gets a transient error (the source backs off and says why)
+/// instead of exhausting memory. The client's request timeout bounds a slow trickle.
+pub async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::Transient(format!("response larger than {limit} bytes"));
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// [`read_limited`] as text (invalid UTF-8 is replaced, then quarantined by the caller).
+pub async fn text_limited(resp: reqwest::Response, limit: usize) -> Result<String, FetchError> {
+    let body = read_limited(resp, limit).await?;
+    Ok(match String::from_utf8(body) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// [`read_limited`] as JSON; not JSON is `Transient("unreadable response")`.
+pub async fn json_limited(resp: reqwest::Response, limit: usize) -> Result<Value, FetchError> {
+    let body = read_limited(resp, limit).await?;
+    serde_json::from_slice(&body).map_err(|_| FetchError::Transient("unreadable response".into()))
 }
 
 /// Exponential backoff with full jitter: 0.5 s doubling to `max`, each wait drawn

@@ -404,6 +404,13 @@ pub fn decode_socket(s: &str) -> Result<SocketPacket, CodecError> {
         None
     };
 
+    // Data is a JSON object, array or string. Anything else (a bare number, leading
+    // whitespace) would not survive re-encoding: `4` + `0` reads back as ack id 0.
+    if !rest.is_empty() && !rest.starts_with(['{', '[', '"']) {
+        return Err(CodecError::BadSocket(
+            "packet data must be a JSON object, array or string",
+        ));
+    }
     let data = if rest.is_empty() {
         None
     } else {

@@ -15,7 +15,7 @@ mod oauth;
 use crate::model::{Event, Vendor};
 use crate::sources::fields;
 use crate::sources::runtime::{
-    CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min, drive, parse_items,
+    self, CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min, drive, parse_items,
     quarantine_raw,
 };
 use crate::store::{AppendBatch, QuarantineRecord};
@@ -253,7 +253,7 @@ impl DoorflowPoller {
             _ => {}
         }
         let paging = Paging::read(resp.headers());
-        let body = resp.text().await?;
+        let body = runtime::text_limited(resp, ctx.config.max_response()).await?;
         let items = match page_items(&body) {
             Ok(items) => items,
             Err(why) => {
@@ -333,7 +333,9 @@ impl DoorflowPoller {
         ctx: &SourceCtx,
         resp: reqwest::Response,
     ) -> Result<Polled, FetchError> {
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body = runtime::json_limited(resp, runtime::MAX_AUTH_RESPONSE)
+            .await
+            .unwrap_or(Value::Null);
         let description = body["error_description"]
             .as_str()
             .or_else(|| body["description"].as_str())
@@ -403,7 +405,7 @@ impl DoorflowPoller {
                 _ => {}
             }
             let paging = Paging::read(resp.headers());
-            let body = resp.text().await?;
+            let body = runtime::text_limited(resp, ctx.config.max_response()).await?;
             let items = page_items(&body).map_err(FetchError::Transient)?;
             let ids = items.iter().map(item_id).collect();
             if walk.page == 1 {

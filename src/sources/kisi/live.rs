@@ -141,7 +141,8 @@ impl KisiPoller {
             &key,
             ctx.auth_hint(SecretKind::Token),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_max_response(ctx.config.max_response());
         let backfill = chrono::Duration::from_std(ctx.config.backfill())
             .unwrap_or_else(|_| chrono::Duration::days(36_500));
         let progress = match ctx.cursor.as_deref() {

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use tokens::{Token, TokenKeeper};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -182,7 +183,7 @@ fn ws_error_text(e: &tungstenite::Error) -> String {
         E::ConnectionClosed | E::AlreadyClosed => "connection closed".into(),
         E::Io(io) => format!("I/O error ({})", io.kind()),
         E::Tls(_) => "TLS error".into(),
-        E::Capacity(_) => "message too large".into(),
+        E::Capacity(c) => format!("message too large: {c}"),
         E::Protocol(_) => "WebSocket protocol error".into(),
         E::WriteBufferFull(_) => "write buffer full".into(),
         E::Utf8(_) => "invalid UTF-8 in a frame".into(),
@@ -394,10 +395,10 @@ impl Runner {
         let client_id = c.secret(SecretKind::ClientId).map_err(|e| e.message)?;
         let client_secret = c.secret(SecretKind::ClientSecret).map_err(|e| e.message)?;
         let hint = credentials_hint(ctx);
-        let history = c
-            .history_path
-            .as_deref()
-            .map(|path| History::new(ctx.http.clone(), &base_url, path, &system_id, hint.clone()));
+        let history = c.history_path.as_deref().map(|path| History {
+            max_response: c.max_response(),
+            ..History::new(ctx.http.clone(), &base_url, path, &system_id, hint.clone())
+        });
         let tokens = TokenKeeper::new(
             ctx.http.clone(),
             &auth_url,
@@ -502,9 +503,16 @@ impl Runner {
             Err(e) => return Ended::Failed(format!("base_url: {e}")),
         };
         self.ctx.status.connecting("connecting to the PDK stream");
+        // A frame or message over the source's `max_response` ends the connection
+        // (with backoff) instead of growing a buffer without bound.
+        let limit = self.ctx.config.max_response();
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit));
+        let connect = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), false);
         let connected = tokio::select! {
             _ = self.ctx.cancel.cancelled() => return Ended::Cancelled,
-            r = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url)) => r,
+            r = tokio::time::timeout(CONNECT_TIMEOUT, connect) => r,
         };
         let ws = match connected {
             Err(_) => return Ended::retry("connecting timed out"),

@@ -7,7 +7,9 @@
 //! works. A restart picks the rotated copy up from the store.
 
 use crate::config::{Secret, SecretKind};
-use crate::sources::runtime::{FetchError, Sink, SourceCtx, check, retry_after};
+use crate::sources::runtime::{
+    FetchError, MAX_AUTH_RESPONSE, Sink, SourceCtx, check, json_limited, retry_after,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -323,14 +325,16 @@ impl Exchange {
         let status = resp.status().as_u16();
         match status {
             200..=299 => {
-                let body: Value = resp.json().await?;
+                let body = json_limited(resp, MAX_AUTH_RESPONSE).await?;
                 Grant::from_json(&body)
                     .map(Ok)
                     .ok_or_else(|| FetchError::transient("token response without access_token"))
             }
             429 => Err(rate_limited(resp).await),
             400..=499 if status != 408 => {
-                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                let body = json_limited(resp, MAX_AUTH_RESPONSE)
+                    .await
+                    .unwrap_or(Value::Null);
                 let code = body["error"].as_str().unwrap_or("").to_string();
                 Ok(Err(match code.as_str() {
                     "invalid_client" | "unauthorized_client" => Refused::Client(code),
@@ -400,7 +404,9 @@ impl Grant {
 /// A 429: `Retry-After`, else the body's `retry_in` / `retry_after` seconds (§7).
 async fn rate_limited(resp: reqwest::Response) -> FetchError {
     let header = retry_after(resp.headers());
-    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    let body = json_limited(resp, MAX_AUTH_RESPONSE)
+        .await
+        .unwrap_or(Value::Null);
     let from_body = ["retry_in", "retry_after", "retryAfter"]
         .iter()
         .find_map(|k| body.get(*k).and_then(Value::as_f64))

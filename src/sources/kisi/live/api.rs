@@ -31,6 +31,7 @@ pub struct KisiApi {
     auth_hint: String,
     limiter: Arc<Limiter>,
     deprecation_logged: AtomicBool,
+    max_response: usize,
 }
 
 /// What reading an event set gave.
@@ -122,7 +123,14 @@ impl KisiApi {
             auth,
             auth_hint,
             deprecation_logged: AtomicBool::new(false),
+            max_response: crate::config::DEFAULT_MAX_RESPONSE,
         })
+    }
+
+    /// Cap every response body at `bytes` (the source's `max_response`).
+    pub fn with_max_response(mut self, bytes: usize) -> KisiApi {
+        self.max_response = bytes;
+        self
     }
 
     /// `POST /event_sets` over an ISO 8601 `start/end` interval; the raw body.
@@ -155,7 +163,9 @@ impl KisiApi {
             return Ok(SetRead::Gone(format!("HTTP {code}")));
         }
         let resp = runtime::check(resp, &self.auth_hint).await?;
-        Ok(SetRead::Body(resp.text().await?))
+        Ok(SetRead::Body(
+            runtime::text_limited(resp, self.max_response).await?,
+        ))
     }
 
     /// Every item of an offset-paged list (`/locks`, `/controllers`); `None` when the
@@ -179,7 +189,7 @@ impl KisiApi {
             }
             let resp = runtime::check(resp, &self.auth_hint).await?;
             let range = collection_range(resp.headers());
-            let page: Vec<Value> = match resp.json::<Value>().await? {
+            let page: Vec<Value> = match runtime::json_limited(resp, self.max_response).await? {
                 Value::Array(items) => items,
                 other => {
                     return Err(FetchError::Transient(format!(
@@ -208,7 +218,7 @@ impl KisiApi {
     async fn text(&self, req: reqwest::RequestBuilder) -> Result<String, FetchError> {
         let resp = self.send(req).await?;
         let resp = runtime::check(resp, &self.auth_hint).await?;
-        Ok(resp.text().await?)
+        runtime::text_limited(resp, self.max_response).await
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, FetchError> {

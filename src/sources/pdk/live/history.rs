@@ -21,6 +21,8 @@ pub struct History {
     /// `<base_url><path>` with `{systemId}` filled in.
     pub url: String,
     pub auth_hint: String,
+    /// Largest page read, in bytes (the source's `max_response`).
+    pub max_response: usize,
 }
 
 impl History {
@@ -37,6 +39,7 @@ impl History {
             http,
             url: format!("{}{sep}{path}", base_url.trim_end_matches('/')),
             auth_hint,
+            max_response: crate::config::DEFAULT_MAX_RESPONSE,
         }
     }
 
@@ -63,10 +66,9 @@ impl History {
                 .bearer_auth(token.expose())
                 .send()
                 .await?;
-            let page: Value = runtime::check(resp, &self.auth_hint)
-                .await?
-                .json()
-                .await
+            let resp = runtime::check(resp, &self.auth_hint).await?;
+            let page = runtime::read_limited(resp, self.max_response).await?;
+            let page: Value = serde_json::from_slice(&page)
                 .map_err(|_| FetchError::Transient("unreadable history page".into()))?;
             let (events, next) = match page {
                 Value::Array(events) => (events, None),

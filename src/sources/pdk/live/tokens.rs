@@ -154,11 +154,15 @@ impl TokenKeeper {
             "check system_id `{}` and the API client's access to it; {}",
             self.system_id, self.auth_hint
         );
-        let body: Value = runtime::check(resp, &hint)
-            .await?
-            .json()
-            .await
-            .map_err(|_| FetchError::Transient("unreadable system token response".into()))?;
+        let body: Value = runtime::read_limited(
+            runtime::check(resp, &hint).await?,
+            runtime::MAX_AUTH_RESPONSE,
+        )
+        .await
+        .and_then(|b| {
+            serde_json::from_slice(&b)
+                .map_err(|_| FetchError::Transient("unreadable system token response".into()))
+        })?;
         let token = body
             .get("token")
             .and_then(Value::as_str)
@@ -193,11 +197,15 @@ impl TokenKeeper {
             .body("grant_type=client_credentials")
             .send()
             .await?;
-        let body: Value = runtime::check(resp, &self.auth_hint)
-            .await?
-            .json()
-            .await
-            .map_err(|_| FetchError::Transient("unreadable ID token response".into()))?;
+        let body: Value = runtime::read_limited(
+            runtime::check(resp, &self.auth_hint).await?,
+            runtime::MAX_AUTH_RESPONSE,
+        )
+        .await
+        .and_then(|b| {
+            serde_json::from_slice(&b)
+                .map_err(|_| FetchError::Transient("unreadable ID token response".into()))
+        })?;
         let token = body
             .get("id_token")
             .and_then(Value::as_str)

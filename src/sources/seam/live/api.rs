@@ -3,7 +3,7 @@
 
 use crate::config::{ConfigError, SecretKind, SourceConfig};
 use crate::sources::fields;
-use crate::sources::runtime::{FetchError, check};
+use crate::sources::runtime::{self, FetchError, check};
 use crate::state::inventory::{ControllerReport, DoorReport, Inventory};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -55,6 +55,7 @@ pub struct SeamClient {
     base_url: String,
     key: crate::config::Secret,
     auth_hint: String,
+    max_response: usize,
 }
 
 /// Seam's wire form of a time: RFC 3339, UTC, microseconds (what the API itself sends).
@@ -81,6 +82,7 @@ impl SeamClient {
             base_url,
             key,
             auth_hint,
+            max_response: config.max_response(),
         })
     }
 
@@ -110,7 +112,7 @@ impl SeamClient {
                 .send()
                 .await?;
             let resp = check(resp, &self.auth_hint).await?;
-            Ok::<String, FetchError>(resp.text().await?)
+            runtime::text_limited(resp, self.max_response).await
         };
         attempt.await.map_err(|e| self.scrub(e))
     }
