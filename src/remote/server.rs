@@ -250,7 +250,7 @@ async fn answer(request: Request, served: &Served) -> Reply {
                 .collect();
             let mut totals = (0, 0, 0);
             for batch in crate::cli::import::batches(vendor, &source, items, rejected) {
-                match served.sink.commit(batch).await {
+                match served.sink.commit_durable(batch).await {
                     Ok(r) => {
                         totals.0 += r.stored;
                         totals.1 += r.duplicates;

@@ -277,7 +277,12 @@ pub struct CommitReport {
 }
 
 enum Command {
-    Commit(AppendBatch, oneshot::Sender<Result<CommitReport, String>>),
+    /// A batch, whether it must be on disk before the reply, and where to reply.
+    Commit(
+        AppendBatch,
+        bool,
+        oneshot::Sender<Result<CommitReport, String>>,
+    ),
     SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Inventory(String, Vendor, Inventory),
     Ack(AckRequest, oneshot::Sender<AckOutcome>),
@@ -308,9 +313,19 @@ impl Sink {
     /// Commit a batch; returns once it is durable in the store and folded into the
     /// live state and alarms.
     pub async fn commit(&self, batch: AppendBatch) -> anyhow::Result<CommitReport> {
+        self.send_commit(batch, false).await
+    }
+
+    /// Commit and flush to disk before returning: for batches whose sender is told
+    /// "stored" and will not send them again (webhook deliveries, imports).
+    pub async fn commit_durable(&self, batch: AppendBatch) -> anyhow::Result<CommitReport> {
+        self.send_commit(batch, true).await
+    }
+
+    async fn send_commit(&self, batch: AppendBatch, durable: bool) -> anyhow::Result<CommitReport> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Commit(batch, reply))
+            .send(Command::Commit(batch, durable, reply))
             .map_err(|_| anyhow::anyhow!("the store has closed"))?;
         rx.await
             .map_err(|_| anyhow::anyhow!("the store has closed"))?
@@ -423,15 +438,19 @@ pub fn spawn_engine(
         .spawn(move || {
             loop {
                 match rx.recv_timeout(TICK) {
-                    Ok(Command::Commit(batch, reply)) => {
+                    Ok(Command::Commit(batch, durable, reply)) => {
                         let newest = batch.events.iter().map(|e| e.occurred_at).max();
                         let mut engine = lock_engine(&engine);
-                        // Durable before anyone hears of it: a source's cursor, a
-                        // webhook's 200 and an attached console all take a commit
-                        // for stored, and sled alone would hold it in memory ~1 s.
-                        let committed = engine
-                            .ingest(batch, Utc::now())
-                            .and_then(|r| Ok(engine.store().flush().map(|()| r)?));
+                        // A poller's cursor commits with its events, so a crash that
+                        // loses the last second (sled flushes every 1 s) only makes it
+                        // read them again. A webhook's 200 or an import's count is a
+                        // promise to someone who will not send again: flushed first.
+                        let committed = engine.ingest(batch, Utc::now()).and_then(|r| {
+                            if durable {
+                                engine.store().flush()?;
+                            }
+                            Ok(r)
+                        });
                         let answer = match committed {
                             Ok(r) => {
                                 on_commit(&engine, &r.stored);

@@ -367,7 +367,7 @@ impl Receiver {
         }
         let report = self
             .sink
-            .commit(AppendBatch {
+            .commit_durable(AppendBatch {
                 events,
                 quarantine,
                 cursor: None,
