@@ -5,6 +5,7 @@
 //! input, engine changes and source status into messages and carries out effects.
 
 pub mod app;
+mod frame_log;
 pub mod keymap;
 pub mod panes;
 pub mod render;
@@ -56,7 +57,8 @@ impl EventFeed {
             return;
         }
         if self.tx.try_send(events.to_vec()).is_err() {
-            self.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
+            self.dropped
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
         }
     }
 }
@@ -148,8 +150,7 @@ pub async fn run(
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     #[cfg(unix)]
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
 
     let take_snapshot = |engine: &SharedEngine, board: &StatusBoard| {
         let engine = lock_engine(engine);
@@ -258,9 +259,11 @@ async fn hangup_signal(s: &mut tokio::signal::unix::Signal) {
 
 fn draw(terminal: &mut terminal::Term, app: &App) -> anyhow::Result<()> {
     use crossterm::{execute, terminal as ct};
+    let started = Instant::now();
     let mut out = std::io::stdout();
     let _ = execute!(out, ct::BeginSynchronizedUpdate);
     terminal.draw(|f| render::render(app, f))?;
     let _ = execute!(out, ct::EndSynchronizedUpdate);
+    frame_log::record(started.elapsed(), app);
     Ok(())
 }
