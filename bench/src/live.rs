@@ -1,6 +1,6 @@
 //! The console under a real terminal: start-up, idle and live load, each in a PTY at
 //! 80x24 (`pty_run.py`), timed through `DOORWATCH_FRAME_LOG` (one line per drawn frame:
-//! wall ms, draw µs, occurred_at ms of the newest live row).
+//! wall ms, draw µs, received_at ms of the newest live row).
 
 use crate::stats::{Summary, fmt_ms};
 use crate::{Args, Row, progress, verdict};
@@ -169,7 +169,9 @@ pub fn live_load(a: &Args, rows: &mut Vec<Row>) {
     let mut row = Row::new(format!("{label}: console CPU (ingest + alarms + draw)"));
     row.ours = format!("{cpu:.1} %");
     rows.push(row);
-    let mut row = Row::new(format!("{label}: emit → row drawn (p50/p99 ms)"));
+    let mut row = Row::new(format!(
+        "{label}: arrival (received_at) → row drawn (p50/p99 ms)"
+    ));
     row.ours = format!("{}/{}", fmt_ms(latency.p50), fmt_ms(latency.p99));
     row.target = "p99 ≤ 100 ms".into();
     row.verdict = verdict(latency.p99 <= 100.0);

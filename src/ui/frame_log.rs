@@ -1,7 +1,9 @@
 //! Per-frame timing for the benchmark suite (`bench/run`), off unless
 //! `DOORWATCH_FRAME_LOG=<path>` is set: one line per drawn frame,
-//! `<unix ms at the end of the frame> <draw µs> <occurred_at ms of the newest live row or ->`.
-//! The suite reads it for start-up to first frame, frame time and emit→screen latency.
+//! `<unix ms at the end of the frame> <draw µs> <received_at ms of the newest live row or ->`.
+//! The suite reads it for start-up to first frame, frame time and arrival→screen
+//! latency (`received_at` is stamped when the payload arrives; vendors' own
+//! `occurred` stamps can run ahead of or behind our clock).
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -26,7 +28,7 @@ pub fn record(draw: Duration, app: &super::app::App) {
     let Some(log) = log() else { return };
     let now = chrono::Utc::now().timestamp_millis();
     let newest = app.live.events.back().map_or("-".to_string(), |e| {
-        e.occurred_at.timestamp_millis().to_string()
+        e.received_at.timestamp_millis().to_string()
     });
     if let Ok(mut f) = log.lock() {
         let _ = writeln!(f, "{now} {} {newest}", draw.as_micros());
