@@ -428,11 +428,15 @@ fn run_size(a: &Args, n: usize, rows: &mut Vec<Row>) {
             None => "not run".into(),
         };
         row.rg = format!("{}/{} ({rg_hits})", fmt_ms(rg_t.p50), fmt_ms(rg_t.p99));
-        row.ratio = format!(
-            "{:.0}x rg, {:.1}x SQLite (p99)",
-            ratio(rg_t.p99, ours_t.p99),
-            ratio(lite_p99, ours_t.p99)
-        );
+        row.ratio = if lite_q.is_some() {
+            format!(
+                "{:.0}x rg, {:.1}x SQLite (p99)",
+                ratio(rg_t.p99, ours_t.p99),
+                ratio(lite_p99, ours_t.p99)
+            )
+        } else {
+            format!("{:.0}x rg (p99)", ratio(rg_t.p99, ours_t.p99))
+        };
         let p99 = ours_t.p99;
         let (target, ok) = if spec.free_text {
             (
