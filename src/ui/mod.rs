@@ -57,8 +57,7 @@ impl EventFeed {
             return;
         }
         if self.tx.try_send(events.to_vec()).is_err() {
-            self.dropped
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            self.dropped.fetch_add(events.len() as u64, Ordering::Relaxed);
         }
     }
 }
@@ -150,7 +149,8 @@ pub async fn run(
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
 
     let take_snapshot = |engine: &SharedEngine, board: &StatusBoard| {
         let engine = lock_engine(engine);
