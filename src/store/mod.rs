@@ -27,7 +27,7 @@ use crate::model::{Event, Vendor};
 use crate::sources::fields::fnv1a64;
 use chrono::{DateTime, Utc};
 use keys::{AUDIT, CREDENTIAL, CURSOR, JOURNAL, META, QUARANTINE};
-use postings::{PendingPostings, TermBlocks};
+use postings::{PendingPostings, TermBlocks, pending_key};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -152,6 +152,9 @@ pub enum TermMatch {
 #[derive(Default)]
 struct Pending {
     postings: PendingPostings,
+    /// Buffers for filing terms without allocating.
+    scratch: terms::TermScratch,
+    term_key: Vec<u8>,
     recent: RecentIds,
     /// Journal entries (one per append) covering the pending events.
     journal: Vec<[u8; 9]>,
@@ -334,25 +337,34 @@ impl Store {
         let mut p = self.lock();
         let mut writes = sled::Batch::default();
         let mut report = AppendReport::default();
-        let mut seen_here: HashSet<String> = HashSet::new();
-        let mut new_keys = Vec::new();
-        let mut journal_value = Vec::new();
-        for mut event in batch.events {
+        let mut events = batch.events;
+        for event in &mut events {
             event.occurred_at = crate::model::to_ms(event.occurred_at);
             event.received_at = crate::model::to_ms(event.received_at);
-            if !seen_here.insert(event.id.clone()) {
+        }
+        let mut seen_here: HashSet<&str> = HashSet::with_capacity(events.len());
+        let mut keys_here: HashSet<EventKey> = HashSet::with_capacity(events.len());
+        let stored_near = self.stored_keys_between(&events)?;
+        let mut new_keys = Vec::new();
+        let mut journal_value = Vec::new();
+        let mut fresh = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            if !seen_here.insert(event.id.as_str()) {
                 report.duplicates += 1;
                 continue;
             }
-            let Some(key) = self.free_key_for(&p, &event)? else {
+            let Some(key) = self.free_key_for(&p, event, stored_near.as_ref(), &keys_here)? else {
                 report.duplicates += 1;
                 continue;
             };
-            writes.insert(key.primary(), codec::encode(&event));
+            keys_here.insert(key);
+            writes.insert(key.primary(), codec::encode(event));
             journal_value.extend_from_slice(&key.to_bytes());
             new_keys.push(key);
-            report.stored.push(event);
+            fresh.push(i);
         }
+        drop(seen_here);
+        report.stored = take_indices(events, &fresh);
         // One journal entry per append, not per event: appends are what sled does well.
         let journal_key = keys::seq_key(JOURNAL, p.next_journal_seq);
         if !journal_value.is_empty() {
@@ -387,8 +399,45 @@ impl Store {
         Ok(report)
     }
 
+    /// The keys stored between the batch's lowest and highest possible keys, read in
+    /// one range scan, or `None` when there are too many to be worth it (then each
+    /// event is looked up on its own). A sequential scan of a few thousand keys costs
+    /// less than a point read per event: live appends (newer than anything stored) find
+    /// the range empty, and a backfill or a late delivery finds only its neighbours.
+    fn stored_keys_between(&self, events: &[Event]) -> Result<Option<HashSet<EventKey>>> {
+        let mut stored = HashSet::new();
+        let Some(lo) = events.iter().map(|e| e.occurred_at).min() else {
+            return Ok(Some(stored));
+        };
+        let hi = events.iter().map(|e| e.occurred_at).max().unwrap_or(lo);
+        let range = KeyRange::time(Some(lo.timestamp_millis()), Some(hi.timestamp_millis()));
+        let most = events.len().saturating_mul(8).max(1024);
+        for k in self
+            .tree
+            .range(range.lo.primary()..=range.hi.primary())
+            .keys()
+        {
+            let k = k?;
+            if stored.len() >= most {
+                return Ok(None);
+            }
+            stored
+                .insert(EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?);
+        }
+        Ok(Some(stored))
+    }
+
     /// The key to store `event` under, or `None` when an event with its id is stored.
-    fn free_key_for(&self, p: &Pending, event: &Event) -> Result<Option<EventKey>> {
+    /// `stored_near`: every key stored in the batch's range, when known (then a key
+    /// not in it is free without a point read).
+    /// `taken`: keys already given to other events of this batch.
+    fn free_key_for(
+        &self,
+        p: &Pending,
+        event: &Event,
+        stored_near: Option<&HashSet<EventKey>>,
+        taken: &HashSet<EventKey>,
+    ) -> Result<Option<EventKey>> {
         let idhash = fnv1a64(event.id.as_bytes());
         // Stored recently under another time (a re-delivery with a new timestamp)?
         if let Some(earlier) = p.recent.get(idhash)
@@ -403,6 +452,13 @@ impl Store {
             idhash,
         };
         for _ in 0..16 {
+            if taken.contains(&key) {
+                key.idhash = key.idhash.wrapping_add(1);
+                continue;
+            }
+            if stored_near.is_some_and(|s| !s.contains(&key)) {
+                return Ok(Some(key));
+            }
             match self.id_at(key)? {
                 None => return Ok(Some(key)),
                 Some(id) if id == event.id => return Ok(None),
@@ -622,7 +678,7 @@ impl Store {
         for t in terms {
             let mut mem: Vec<EventKey> = p
                 .postings
-                .get(&(index.byte(), t.clone()))
+                .get(pending_key(index.byte(), &t).as_slice())
                 .into_iter()
                 .flatten()
                 .copied()
@@ -673,15 +729,12 @@ impl Store {
             from.push(1);
         }
         let p = self.lock();
-        for (idx, term) in p
-            .postings
-            .range((index.byte(), prefix.to_string())..)
-            .map(|(k, _)| k)
-        {
-            if *idx != index.byte() || !term.starts_with(prefix) {
-                break;
+        let wanted = pending_key(index.byte(), prefix);
+        for key in p.postings.keys() {
+            if !key.starts_with(&wanted) {
+                continue;
             }
-            found.insert(term.clone());
+            found.insert(String::from_utf8_lossy(&key[1..]).into_owned());
             if found.len() > max {
                 return Ok(None);
             }
@@ -721,12 +774,23 @@ impl Drop for Store {
 }
 
 fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
-    for (index, term) in terms::event_terms(event) {
-        p.postings
-            .entry((index.byte(), term))
-            .or_default()
-            .push(key);
-    }
+    let Pending {
+        postings,
+        scratch,
+        term_key,
+        ..
+    } = p;
+    terms::visit_terms(event, scratch, |index, term| {
+        term_key.clear();
+        term_key.push(index.byte());
+        term_key.extend_from_slice(term.as_bytes());
+        match postings.get_mut(term_key.as_slice()) {
+            Some(keys) => keys.push(key),
+            None => {
+                postings.insert(term_key.as_slice().into(), vec![key]);
+            }
+        }
+    });
     p.journal_events += 1;
     p.recent.remember(key);
 }
@@ -765,6 +829,24 @@ impl RecentIds {
             }
         }
     }
+}
+
+/// The items at `indices` (ascending), moved out of `items`.
+fn take_indices<T>(items: Vec<T>, indices: &[usize]) -> Vec<T> {
+    if indices.len() == items.len() {
+        return items;
+    }
+    let mut wanted = indices.iter().copied().peekable();
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            (wanted.peek() == Some(&i)).then(|| {
+                wanted.next();
+                item
+            })
+        })
+        .collect()
 }
 
 fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {

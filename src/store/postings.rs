@@ -8,10 +8,26 @@
 
 use super::keys::{self, EventKey};
 use super::{KeyRange, Result, codec::DecodeError};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BinaryHeap, HashMap};
 
-/// Postings not yet written: (index byte, term) → event keys (unsorted, may repeat).
-pub type PendingPostings = BTreeMap<(u8, String), Vec<EventKey>>;
+/// Postings not yet written: index byte followed by the term → event keys (unsorted,
+/// may repeat). Keyed by bytes so that filing a term looks it up without allocating.
+pub type PendingPostings = HashMap<Box<[u8]>, Vec<EventKey>>;
+
+/// Most postings in one block. A flush of a common term (a vendor, `severity:info`)
+/// holds ~10k postings; as one ~100 KB value it made every sled node around it huge
+/// (sled splits leaves by entry count, 16, not by size), so each later insert nearby
+/// rewrote megabytes. Blocks of this size keep nodes ~64 KB and let a query that needs
+/// the newest 100 decode a few KB, not the whole flush.
+pub const BLOCK_POSTINGS: usize = 512;
+
+/// `index byte ++ term`, the key of [`PendingPostings`].
+pub fn pending_key(index: u8, term: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(term.len() + 1);
+    k.push(index);
+    k.extend_from_slice(term.as_bytes());
+    k
+}
 
 /// Block key: `I index term 0x00 newest(16) oldest(16)`.
 pub fn block_key(index: u8, term: &str, newest: EventKey, oldest: EventKey) -> Vec<u8> {
@@ -94,18 +110,27 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-/// Write every pending term as one block into `batch`.
+/// Write every pending term as blocks of at most [`BLOCK_POSTINGS`] into `batch`,
+/// in key order (what sled applies cheapest).
 pub fn write_blocks(pending: &mut PendingPostings, batch: &mut sled::Batch) {
-    for ((index, term), keys) in pending.iter_mut() {
-        keys.sort_unstable();
-        keys.dedup();
-        let (Some(oldest), Some(newest)) = (keys.first(), keys.last()) else {
+    let mut terms: Vec<(&Box<[u8]>, &mut Vec<EventKey>)> = pending.iter_mut().collect();
+    terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (key, keys) in terms {
+        let Some((&index, term)) = key.split_first() else {
             continue;
         };
-        batch.insert(
-            block_key(*index, term, *newest, *oldest),
-            encode_block(keys),
-        );
+        let term = String::from_utf8_lossy(term);
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in keys.chunks(BLOCK_POSTINGS) {
+            let (Some(oldest), Some(newest)) = (chunk.first(), chunk.last()) else {
+                continue;
+            };
+            batch.insert(
+                block_key(index, &term, *newest, *oldest),
+                encode_block(chunk),
+            );
+        }
     }
 }
 
@@ -219,7 +244,7 @@ mod tests {
             vec![k(40, 0), k(50, 0)],
             vec![k(15, 0), k(45, 0), k(5, 0)],
         ] {
-            pending.insert((b'd', "x".into()), keys);
+            pending.insert(pending_key(b'd', "x").into(), keys);
             write_blocks(&mut pending, &mut batch);
             pending.clear();
         }

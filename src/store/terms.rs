@@ -3,7 +3,7 @@
 //! The search module asks for postings with the same functions, so the terms a query
 //! looks up and the terms an event was filed under cannot drift apart.
 
-use crate::model::{Event, Ref};
+use crate::model::Event;
 
 /// The secondary indexes. The byte is part of every posting key: never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,46 +61,92 @@ fn clean(s: &str) -> String {
     }
 }
 
-fn ref_terms(r: &Ref, out: &mut Vec<String>) {
-    out.push(ref_id_term(&r.id));
-    if let Some(name) = &r.name {
-        out.push(ref_name_term(name));
-        for w in words(name) {
-            let t = ref_word_term(&w);
-            if !out.contains(&t) {
-                out.push(t);
-            }
+/// Every (index, term) an event is filed under, each once.
+pub fn event_terms(e: &Event) -> Vec<(Index, String)> {
+    let mut out: Vec<(Index, String)> = Vec::with_capacity(24);
+    visit_terms(e, &mut TermScratch::default(), |index, term| {
+        if !out.iter().any(|(i, t)| *i == index && t == term) {
+            out.push((index, term.to_string()));
         }
-    }
+    });
+    out
 }
 
-/// Every (index, term) an event is filed under.
-pub fn event_terms(e: &Event) -> Vec<(Index, String)> {
-    let mut out = Vec::with_capacity(24);
+/// Reusable buffers for [`visit_terms`], so that filing an event allocates nothing.
+#[derive(Default)]
+pub struct TermScratch {
+    term: String,
+}
+
+/// Call `f` with every (index, term) an event is filed under. A term may come more
+/// than once (a word in both the summary and a name): callers that keep postings
+/// drop repeats when they sort them. This is the one definition of an event's terms;
+/// [`event_terms`] and ingest both go through it.
+pub fn visit_terms(e: &Event, scratch: &mut TermScratch, mut f: impl FnMut(Index, &str)) {
+    let t = &mut scratch.term;
     for (index, r) in [
         (Index::Door, &e.door),
         (Index::Person, &e.person),
         (Index::Controller, &e.controller),
         (Index::Site, &e.site),
     ] {
-        if let Some(r) = r {
-            let mut ts = Vec::new();
-            ref_terms(r, &mut ts);
-            out.extend(ts.into_iter().map(|t| (index, t)));
+        let Some(r) = r else { continue };
+        t.clear();
+        t.push_str("i:");
+        push_clean(t, &r.id);
+        f(index, t);
+        if let Some(name) = &r.name {
+            t.clear();
+            t.push_str("n:");
+            push_lower(t, name);
+            if t.contains('\0') {
+                *t = t.replace('\0', "");
+            }
+            f(index, t);
+            for_each_word(name, t, |t| {
+                t.insert_str(0, "w:");
+                f(index, t)
+            });
         }
     }
-    out.push((Index::Kind, e.kind.name().into_owned()));
-    out.push((Index::Vendor, e.vendor.as_str().to_string()));
-    out.push((Index::Source, clean(&e.source)));
-    out.push((Index::Severity, e.severity.as_str().to_string()));
-    let mut seen: Vec<String> = Vec::new();
-    for w in text_words(e) {
-        if !seen.contains(&w) {
-            seen.push(w);
-        }
+    f(Index::Kind, &e.kind.name());
+    f(Index::Vendor, e.vendor.as_str());
+    t.clear();
+    push_clean(t, &e.source);
+    f(Index::Source, t);
+    f(Index::Severity, e.severity.as_str());
+    let names = e.refs().into_iter().filter_map(|(_, r)| r?.name.as_deref());
+    for text in std::iter::once(e.summary.as_str())
+        .chain(names)
+        .chain(std::iter::once(e.vendor_type.as_str()))
+    {
+        for_each_word(text, t, |t| f(Index::Word, t));
     }
-    out.extend(seen.into_iter().map(|w| (Index::Word, clean(&w))));
-    out
+}
+
+/// [`words`] without allocating: each word, case-folded, in `buf`.
+fn for_each_word(text: &str, buf: &mut String, mut f: impl FnMut(&mut String)) {
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        if w.is_empty() || w.len() > MAX_WORD {
+            continue;
+        }
+        buf.clear();
+        push_lower(buf, w);
+        f(buf);
+    }
+}
+
+/// Lower-case exactly as `str::to_lowercase` does (the query side uses it).
+fn push_lower(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        buf.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        buf.push_str(&s.to_lowercase());
+    }
+}
+
+fn push_clean(buf: &mut String, s: &str) {
+    buf.extend(s.chars().filter(|c| *c != '\0'));
 }
 
 /// The words free text matches against: summary, every ref name, the vendor type.
@@ -114,7 +160,7 @@ pub fn text_words(e: &Event) -> impl Iterator<Item = String> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventKind, Severity, Vendor};
+    use crate::model::{EventKind, Ref, Severity, Vendor};
     use chrono::Utc;
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod backend;
+mod frame_log;
 pub mod keymap;
 pub mod panes;
 pub mod render;
@@ -174,9 +175,11 @@ fn ring_bell() {
 
 fn draw(terminal: &mut terminal::Term, app: &App) -> anyhow::Result<()> {
     use crossterm::{execute, terminal as ct};
+    let started = Instant::now();
     let mut out = std::io::stdout();
     let _ = execute!(out, ct::BeginSynchronizedUpdate);
     terminal.draw(|f| render::render(app, f))?;
     let _ = execute!(out, ct::EndSynchronizedUpdate);
+    frame_log::record(started.elapsed(), app);
     Ok(())
 }

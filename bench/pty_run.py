@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Run a command in a pseudo-terminal of a fixed size, count what it writes to the
+terminal and its CPU time, then stop it with SIGTERM. Prints one JSON object.
+
+  pty_run.py --cols 80 --rows 24 --frame-log F (--until-data | --duration S) -- CMD...
+
+--until-data: stop at the first line of the frame log whose newest-row field is not
+'-' and report first_data_ms (from just before fork to that frame).
+--duration S: after the first frame, measure S seconds: bytes, CPU %, RSS at the end.
+"""
+import argparse, fcntl, json, os, pty, select, signal, struct, sys, termios, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--cols", type=int, default=80)
+ap.add_argument("--rows", type=int, default=24)
+ap.add_argument("--frame-log", required=True)
+ap.add_argument("--until-data", action="store_true")
+ap.add_argument("--duration", type=float, default=0)
+ap.add_argument("--timeout", type=float, default=60)
+ap.add_argument("cmd", nargs=argparse.REMAINDER)
+a = ap.parse_args()
+cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+
+env = dict(os.environ, TERM="xterm-256color", DOORWATCH_FRAME_LOG=a.frame_log)
+t0 = time.time()
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", a.rows, a.cols, 0, 0))
+    os.execvpe(cmd[0], cmd, env)
+
+tick = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_secs():
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / tick
+    except OSError:
+        return 0.0
+
+
+def rss_kb():
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def frames():
+    try:
+        return [l.split() for l in open(a.frame_log).read().splitlines() if l.strip()]
+    except OSError:
+        return []
+
+
+total = 0
+out = {"first_data_ms": None}
+measuring = None  # (t, cpu, bytes) at the start of the window
+deadline = t0 + a.timeout
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.02)
+    if r:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        total += len(data)
+    fl = frames()
+    if a.until_data:
+        for f in fl:
+            if len(f) >= 3 and f[2] != "-":
+                out["first_data_ms"] = int(f[0]) - t0 * 1000
+                break
+        if out["first_data_ms"] is not None:
+            break
+    elif measuring is None and fl:
+        measuring = (time.time(), cpu_secs(), total)
+        deadline = measuring[0] + a.duration
+if measuring is not None:
+    span = time.time() - measuring[0]
+    out.update(
+        secs=span,
+        cpu_pct=100.0 * (cpu_secs() - measuring[1]) / span,
+        bytes_per_s=(total - measuring[2]) / span,
+        rss_kb=rss_kb(),
+    )
+os.kill(pid, signal.SIGTERM)
+end = time.time() + 10
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.05)
+    if r:
+        try:
+            if not os.read(fd, 65536):
+                break
+        except OSError:
+            break
+    done, _ = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+else:
+    os.kill(pid, signal.SIGKILL)
+try:
+    os.waitpid(pid, 0)
+except ChildProcessError:
+    pass
+print(json.dumps(out))
