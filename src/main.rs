@@ -7,7 +7,6 @@ use doorwatch::engine::Engine;
 use doorwatch::model::Vendor;
 use doorwatch::remote::Client;
 use doorwatch::remote::protocol::AckRefusal;
-use doorwatch::state::alarms::AckError;
 use doorwatch::store::EventKey;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -372,14 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let mut engine = Engine::open(&data_dir, alarm_config)?;
                     let outcome = engine.ack(&id, &operator, &note, chrono::Utc::now())?;
                     engine.close()?;
-                    outcome.map_err(|e| {
-                        let reason = match e {
-                            AckError::AlreadyAcknowledged { .. } => AckRefusal::AlreadyAcknowledged,
-                            AckError::UnknownAlarm(_) => AckRefusal::UnknownAlarm,
-                            AckError::NoteRequired => AckRefusal::NoteRequired,
-                        };
-                        (reason, e.to_string())
-                    })
+                    outcome.map_err(|e| (AckRefusal::from(&e), e.to_string()))
                 }
             };
             match outcome {

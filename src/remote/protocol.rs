@@ -80,6 +80,17 @@ pub enum AckRefusal {
     NoteRequired,
 }
 
+impl From<&crate::state::alarms::AckError> for AckRefusal {
+    fn from(e: &crate::state::alarms::AckError) -> AckRefusal {
+        use crate::state::alarms::AckError;
+        match e {
+            AckError::AlreadyAcknowledged { .. } => AckRefusal::AlreadyAcknowledged,
+            AckError::UnknownAlarm(_) => AckRefusal::UnknownAlarm,
+            AckError::NoteRequired => AckRefusal::NoteRequired,
+        }
+    }
+}
+
 /// What the owner says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

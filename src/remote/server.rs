@@ -4,7 +4,6 @@ use super::lines::{read_line, write_reply};
 use super::protocol::{self, AckRefusal, ErrorCode, Reply, Request};
 use crate::model::Event;
 use crate::sources::runtime::{AckRequest, SharedEngine, Sink, StatusBoard, lock_engine};
-use crate::state::alarms::AckError;
 use crate::store::EventKey;
 use crate::ui::snapshot::Snapshot;
 use std::path::{Path, PathBuf};
@@ -306,17 +305,10 @@ async fn ack(sink: &Sink, alarm: String, note: String, operator: String) -> Repl
     };
     match sink.ack(request).await {
         Ok(Ok(Ok(alarm))) => Reply::Acked { alarm },
-        Ok(Ok(Err(e))) => {
-            let reason = match e {
-                AckError::AlreadyAcknowledged { .. } => AckRefusal::AlreadyAcknowledged,
-                AckError::UnknownAlarm(_) => AckRefusal::UnknownAlarm,
-                AckError::NoteRequired => AckRefusal::NoteRequired,
-            };
-            Reply::AckRefused {
-                reason,
-                message: e.to_string(),
-            }
-        }
+        Ok(Ok(Err(e))) => Reply::AckRefused {
+            reason: AckRefusal::from(&e),
+            message: e.to_string(),
+        },
         Ok(Err(e)) => error(ErrorCode::Failed, format!("ack failed: {e}")),
         Err(e) => error(ErrorCode::Failed, format!("ack failed: {e:#}")),
     }
