@@ -277,9 +277,11 @@ fn search_acknowledge_and_quit_in_a_real_terminal() {
     let tmux = Tmux::start(&desk.console_script(), 80, 24, &desk.home());
 
     // Start-up: the frame, the stored alarms in the header, the newest events listed.
-    let screen = tmux.wait_for("the console with events", |s| {
+    // The first frame goes up before the store opens; events and the header's alarm
+    // counts follow as it does.
+    let screen = tmux.wait_for("the console with events and alarm counts", |s| {
         // The newest stored event's summary, cut to the column.
-        s.contains("doorwatch · 0 source(s)") && s.contains("Tomás Alvar")
+        s.contains("doorwatch · 0 source(s)") && s.contains("Tomás Alvar") && s.contains("critical")
     });
     assert!(screen.contains("Events — following"), "{screen}");
     assert!(
