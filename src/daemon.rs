@@ -198,8 +198,10 @@ impl Live {
         said
     }
 
-    /// Serve consoles on `<data_dir>/doorwatch.sock` (this process owns the store).
-    pub fn serve(&mut self, data_dir: &std::path::Path, group: Option<&str>) -> anyhow::Result<()> {
+    /// Serve consoles on `<data_dir>/doorwatch.sock` (this process owns the store),
+    /// open to the config's `[daemon] group`.
+    pub fn serve(&mut self, data_dir: &std::path::Path) -> anyhow::Result<()> {
+        let group = self.config.daemon.as_ref().and_then(|d| d.group.clone());
         let served = Served {
             engine: self.engine(),
             sink: self.sink.clone(),
@@ -207,7 +209,7 @@ impl Live {
             changes: self.engine_changes(),
             events: self.events.clone(),
         };
-        self.server = Some(Server::start(data_dir, group, served)?);
+        self.server = Some(Server::start(data_dir, group.as_deref(), served)?);
         Ok(())
     }
 
@@ -352,8 +354,7 @@ pub struct DaemonOptions<'a> {
 /// until SIGTERM/SIGINT or `exit_after`; SIGHUP re-reads the config.
 pub async fn run(config: &Config, engine: Engine, opts: DaemonOptions<'_>) -> anyhow::Result<()> {
     let mut live = Live::start(config, engine, |_, _| {})?;
-    let group = config.daemon.as_ref().and_then(|d| d.group.clone());
-    if let Err(e) = live.serve(opts.data_dir, group.as_deref()) {
+    if let Err(e) = live.serve(opts.data_dir) {
         let _ = stop_and_report(live).await;
         return Err(e);
     }

@@ -119,8 +119,7 @@ async fn owner(config: &Config, data_dir: &Path, flags: ConsoleFlags) -> anyhow:
         .unwrap_or_default();
     let (feed, rx) = EventFeed::channel();
     let mut live = Live::start(config, engine, move |_, stored| feed.send(stored))?;
-    let group = config.daemon.as_ref().and_then(|d| d.group.clone());
-    app.message = match live.serve(data_dir, group.as_deref()) {
+    app.message = match live.serve(data_dir) {
         Ok(()) => warning,
         // Still a working console; others just cannot attach.
         Err(e) => {

@@ -40,8 +40,7 @@ pub async fn run(
     println!("{banner}");
     let (feed, rx) = EventFeed::channel();
     let mut live = Live::start(config, engine, move |_, stored| feed.send(stored))?;
-    let group = config.daemon.as_ref().and_then(|d| d.group.clone());
-    if let Err(e) = live.serve(data_dir, group.as_deref()) {
+    if let Err(e) = live.serve(data_dir) {
         tracing::warn!("not serving other consoles: {e:#}");
         eprintln!("doorwatch: other consoles cannot attach: {e:#}");
     }
