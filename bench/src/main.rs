@@ -8,6 +8,9 @@
 //! engine open and console start-up to the first frame showing stored data, and the
 //! console's idle CPU and RSS. Live load (PDK simulator through the console in a PTY at
 //! 80x24) runs once. See the README's performance section.
+// The same allocator as the doorwatch binary, so in-process figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod live;
 mod sqlite;

@@ -6,7 +6,8 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `E` | time(8) idhash(8) | encoded event |
+//! | `P` | time(8) idhash(8) of its newest event | a page of encoded events (see `pages`) |
+//! | `E` | time(8) idhash(8) | format 1 only: one encoded event (migrated to pages on open) |
 //! | `I` | index(1) term 0x00 newest(16) oldest(16) | a block of postings (see `postings`) |
 //! | `J` | seq(8) | event keys of one append whose postings are not on disk yet |
 //! | `C` | source name | cursor bytes |
@@ -16,6 +17,8 @@
 
 use std::fmt;
 
+pub const PAGE: u8 = b'P';
+/// Format 1 kept one event per key here; read only to migrate.
 pub const EVENT: u8 = b'E';
 pub const POSTING: u8 = b'I';
 pub const JOURNAL: u8 = b'J';
@@ -66,11 +69,11 @@ impl EventKey {
         })
     }
 
-    /// Full key in the primary region.
-    pub fn primary(self) -> Vec<u8> {
-        let mut k = Vec::with_capacity(17);
-        k.push(EVENT);
-        k.extend_from_slice(&self.to_bytes());
+    /// Key of the page whose newest event has this key.
+    pub fn page(self) -> [u8; 17] {
+        let mut k = [0u8; 17];
+        k[0] = PAGE;
+        k[1..].copy_from_slice(&self.to_bytes());
         k
     }
 

@@ -17,6 +17,7 @@
 
 pub mod codec;
 pub mod keys;
+mod pages;
 mod postings;
 pub mod terms;
 
@@ -33,8 +34,9 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-/// On-disk format this binary writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// On-disk format this binary writes and reads. Format 1 (one sled value per event)
+/// is migrated to pages on open.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How many of the newest events' ids are remembered for re-deliveries whose
 /// timestamp changed (~40 bytes each).
@@ -42,6 +44,11 @@ pub const RECENT_IDS: usize = 100_000;
 
 /// Events whose postings may wait in memory before they are written in one batch.
 pub const DEFAULT_POSTING_FLUSH: usize = 20_000;
+
+/// sled writes any node larger than a quarter segment as a blob file of its own. Its
+/// default (512 KiB) made nodes of 16 event pages blobs: a file created per node
+/// rewrite, a fifth of ingest time. 4 MiB keeps them in the log.
+pub const SEGMENT_SIZE: usize = 4 * 1024 * 1024;
 
 const TREE: &str = "doorwatch";
 const META_SCHEMA: &str = "schema";
@@ -212,6 +219,7 @@ impl Store {
         let config = sled::Config::new()
             .path(&path)
             .cache_capacity(opts.cache_capacity)
+            .segment_size(segment_size(&path))
             .flush_every_ms(Some(1000))
             .mode(sled::Mode::HighThroughput);
         // sled's background flusher can hold the file lock for a moment after the
@@ -266,12 +274,51 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
+                if found == 1 {
+                    self.migrate_to_pages()?;
+                    self.tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+                    self.db.flush()?;
+                }
                 Ok(())
             }
             None => {
                 self.tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
                 Ok(())
             }
+        }
+    }
+
+    /// Format 1 → 2: move one-value-per-event entries into pages, oldest first. Each
+    /// sled batch moves a run of events (pages in, old entries out) atomically, so an
+    /// interrupted migration resumes where it stopped.
+    fn migrate_to_pages(&self) -> Result<()> {
+        const RUN: usize = 20_000;
+        loop {
+            let mut run: Vec<(EventKey, sled::IVec)> = Vec::with_capacity(RUN);
+            for item in self.tree.scan_prefix([keys::EVENT]).take(RUN) {
+                let (k, v) = item?;
+                let key = EventKey::from_bytes(&k[1..]).ok_or_else(|| self.corrupt("event key"))?;
+                run.push((key, v));
+            }
+            let Some((first, _)) = run.first() else {
+                return Ok(());
+            };
+            // Pages already migrated hold only older events, so this run starts after
+            // the newest page and never has to merge into one.
+            if self.newest_page()?.is_some_and(|(max, _)| max >= *first) {
+                return Err(self.corrupt("format 1 events older than migrated pages"));
+            }
+            let mut writes = sled::Batch::default();
+            for page in pages::split(&run) {
+                writes.insert(&page[page.len() - 1].0.page(), pages::encode(page));
+            }
+            for (key, _) in &run {
+                let mut old = vec![keys::EVENT];
+                old.extend_from_slice(&key.to_bytes());
+                writes.remove(old);
+            }
+            self.tree.apply_batch(writes)?;
+            tracing::info!("store: moved {} events to the paged format", run.len());
         }
     }
 
@@ -342,32 +389,17 @@ impl Store {
             event.occurred_at = crate::model::to_ms(event.occurred_at);
             event.received_at = crate::model::to_ms(event.received_at);
         }
-        let mut seen_here: HashSet<&str> = HashSet::with_capacity(events.len());
-        let mut keys_here: HashSet<EventKey> = HashSet::with_capacity(events.len());
-        let stored_near = self.stored_keys_between(&events)?;
-        let mut new_keys = Vec::new();
-        let mut journal_value = Vec::new();
-        let mut fresh = Vec::with_capacity(events.len());
-        for (i, event) in events.iter().enumerate() {
-            if !seen_here.insert(event.id.as_str()) {
-                report.duplicates += 1;
-                continue;
-            }
-            let Some(key) = self.free_key_for(&p, event, stored_near.as_ref(), &keys_here)? else {
-                report.duplicates += 1;
-                continue;
-            };
-            keys_here.insert(key);
-            writes.insert(key.primary(), codec::encode(event));
-            journal_value.extend_from_slice(&key.to_bytes());
-            new_keys.push(key);
-            fresh.push(i);
-        }
-        drop(seen_here);
+        let wanted = self.candidates(&p, &events, &mut report.duplicates)?;
+        let placed = self.write_pages(&mut writes, &events, &wanted, &mut report.duplicates)?;
+        let (fresh, new_keys): (Vec<usize>, Vec<EventKey>) = placed.into_iter().unzip();
         report.stored = take_indices(events, &fresh);
         // One journal entry per append, not per event: appends are what sled does well.
         let journal_key = keys::seq_key(JOURNAL, p.next_journal_seq);
-        if !journal_value.is_empty() {
+        if !new_keys.is_empty() {
+            let mut journal_value = Vec::with_capacity(new_keys.len() * 16);
+            for key in &new_keys {
+                journal_value.extend_from_slice(&key.to_bytes());
+            }
             writes.insert(&journal_key, journal_value);
         }
         let mut next_q = p.next_quarantine_seq;
@@ -399,78 +431,198 @@ impl Store {
         Ok(report)
     }
 
-    /// The keys stored between the batch's lowest and highest possible keys, read in
-    /// one range scan, or `None` when there are too many to be worth it (then each
-    /// event is looked up on its own). A sequential scan of a few thousand keys costs
-    /// less than a point read per event: live appends (newer than anything stored) find
-    /// the range empty, and a backfill or a late delivery finds only its neighbours.
-    fn stored_keys_between(&self, events: &[Event]) -> Result<Option<HashSet<EventKey>>> {
-        let mut stored = HashSet::new();
-        let Some(lo) = events.iter().map(|e| e.occurred_at).min() else {
-            return Ok(Some(stored));
-        };
-        let hi = events.iter().map(|e| e.occurred_at).max().unwrap_or(lo);
-        let range = KeyRange::time(Some(lo.timestamp_millis()), Some(hi.timestamp_millis()));
-        let most = events.len().saturating_mul(8).max(1024);
-        for k in self
-            .tree
-            .range(range.lo.primary()..=range.hi.primary())
-            .keys()
-        {
-            let k = k?;
-            if stored.len() >= most {
-                return Ok(None);
-            }
-            stored
-                .insert(EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?);
-        }
-        Ok(Some(stored))
-    }
-
-    /// The key to store `event` under, or `None` when an event with its id is stored.
-    /// `stored_near`: every key stored in the batch's range, when known (then a key
-    /// not in it is free without a point read).
-    /// `taken`: keys already given to other events of this batch.
-    fn free_key_for(
+    /// `(natural key, index)` of each event worth placing, ascending by key: the first
+    /// of each id in the batch, less those stored recently under another time (a
+    /// re-delivery with a new timestamp).
+    fn candidates(
         &self,
         p: &Pending,
-        event: &Event,
-        stored_near: Option<&HashSet<EventKey>>,
-        taken: &HashSet<EventKey>,
-    ) -> Result<Option<EventKey>> {
-        let idhash = fnv1a64(event.id.as_bytes());
-        // Stored recently under another time (a re-delivery with a new timestamp)?
-        if let Some(earlier) = p.recent.get(idhash)
-            && self.id_at(earlier)?.as_deref() == Some(event.id.as_str())
-        {
-            return Ok(None);
-        }
-        // The same event lands on its own key. A different id with the same hash at the
-        // same millisecond is a 64-bit hash collision: probe on rather than overwrite.
-        let mut key = EventKey {
-            ms: event.occurred_at.timestamp_millis(),
-            idhash,
-        };
-        for _ in 0..16 {
-            if taken.contains(&key) {
-                key.idhash = key.idhash.wrapping_add(1);
+        events: &[Event],
+        duplicates: &mut usize,
+    ) -> Result<Vec<(EventKey, usize)>> {
+        let mut seen_here: HashSet<&str> = HashSet::with_capacity(events.len());
+        let mut wanted = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            if !seen_here.insert(event.id.as_str()) {
+                *duplicates += 1;
                 continue;
             }
-            if stored_near.is_some_and(|s| !s.contains(&key)) {
-                return Ok(Some(key));
+            let idhash = fnv1a64(event.id.as_bytes());
+            if let Some(earlier) = p.recent.get(idhash)
+                && self.id_at(earlier)?.as_deref() == Some(event.id.as_str())
+            {
+                *duplicates += 1;
+                continue;
             }
-            match self.id_at(key)? {
-                None => return Ok(Some(key)),
-                Some(id) if id == event.id => return Ok(None),
-                Some(_) => key.idhash = key.idhash.wrapping_add(1),
+            let key = EventKey {
+                ms: event.occurred_at.timestamp_millis(),
+                idhash,
+            };
+            wanted.push((key, i));
+        }
+        wanted.sort_unstable();
+        Ok(wanted)
+    }
+
+    /// Place the wanted events into pages: each goes into the page that holds its key
+    /// (merged and rewritten), or after the newest page. Returns `(index, key)` of the
+    /// events stored, in input order.
+    fn write_pages(
+        &self,
+        writes: &mut sled::Batch,
+        events: &[Event],
+        wanted: &[(EventKey, usize)],
+        duplicates: &mut usize,
+    ) -> Result<Vec<(usize, EventKey)>> {
+        let mut placed = Vec::with_capacity(wanted.len());
+        let mut touched = HashSet::new();
+        let mut i = 0;
+        while i < wanted.len() {
+            let (page_key, page, end) = match self.page_holding(wanted[i].0)? {
+                Some((max, bytes)) => {
+                    let end = i + wanted[i..].partition_point(|(k, _)| *k <= max);
+                    (Some(max), Some(bytes), end)
+                }
+                // Newer than every page: extend the newest page if it is small and
+                // not already rewritten by this batch, else start new pages.
+                None => match self.newest_page()? {
+                    Some((max, bytes))
+                        if bytes.len() < pages::SMALL_PAGE && !touched.contains(&max) =>
+                    {
+                        (Some(max), Some(bytes), wanted.len())
+                    }
+                    _ => (None, None, wanted.len()),
+                },
+            };
+            if let Some(max) = page_key {
+                touched.insert(max);
+            }
+            let group = &wanted[i..end];
+            self.merge_page(
+                writes,
+                page_key,
+                page.as_deref(),
+                group,
+                events,
+                &mut placed,
+                duplicates,
+            )?;
+            i = end;
+        }
+        placed.sort_unstable();
+        Ok(placed)
+    }
+
+    /// Merge `group` (ascending) into the page stored under `page_key` and write the
+    /// result as one or more pages. An event whose id is stored already is a duplicate;
+    /// a different id under the same key is a 64-bit hash collision at one millisecond,
+    /// probed on rather than overwritten.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_page(
+        &self,
+        writes: &mut sled::Batch,
+        page_key: Option<EventKey>,
+        page: Option<&[u8]>,
+        group: &[(EventKey, usize)],
+        events: &[Event],
+        placed: &mut Vec<(usize, EventKey)>,
+        duplicates: &mut usize,
+    ) -> Result<()> {
+        let view = page.map(pages::PageView::parse).transpose()?;
+        let mut taken: HashSet<EventKey> = HashSet::with_capacity(group.len());
+        let mut fresh: Vec<(EventKey, Vec<u8>)> = Vec::with_capacity(group.len());
+        for &(natural, i) in group {
+            let event = &events[i];
+            let mut key = natural;
+            let mut outcome = None;
+            for _ in 0..16 {
+                if taken.contains(&key) {
+                    key.idhash = key.idhash.wrapping_add(1);
+                    continue;
+                }
+                match view.as_ref().and_then(|v| v.find(key)) {
+                    None => {
+                        outcome = Some(Some(key));
+                        break;
+                    }
+                    Some(slot) => {
+                        let body = view.as_ref().map(|v| v.body(slot)).unwrap_or_default();
+                        if codec::decode_id(body)? == event.id {
+                            outcome = Some(None);
+                            break;
+                        }
+                        key.idhash = key.idhash.wrapping_add(1);
+                    }
+                }
+            }
+            match outcome {
+                None => return Err(self.corrupt("too many id hash collisions at one millisecond")),
+                Some(None) => *duplicates += 1,
+                Some(Some(key)) => {
+                    taken.insert(key);
+                    fresh.push((key, codec::encode(event)));
+                    placed.push((i, key));
+                }
             }
         }
-        Err(self.corrupt("too many id hash collisions at one millisecond"))
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        fresh.sort_unstable_by_key(|(k, _)| *k);
+        let mut merged: Vec<(EventKey, &[u8])> =
+            Vec::with_capacity(fresh.len() + view.as_ref().map_or(0, |v| v.len()));
+        let mut new = fresh.iter().map(|(k, b)| (*k, b.as_slice())).peekable();
+        if let Some(v) = &view {
+            for (k, b) in v.entries() {
+                while let Some(n) = new.next_if(|(nk, _)| *nk < k) {
+                    merged.push(n);
+                }
+                merged.push((k, b));
+            }
+        }
+        merged.extend(new);
+        let mut kept_old_key = false;
+        for run in pages::split(&merged) {
+            let max = run[run.len() - 1].0;
+            kept_old_key |= Some(max) == page_key;
+            writes.insert(&max.page(), pages::encode(run));
+        }
+        if let Some(old) = page_key
+            && !kept_old_key
+        {
+            writes.remove(&old.page());
+        }
+        Ok(())
+    }
+
+    /// The page that holds `key` if it is stored: the first page at or after it.
+    fn page_holding(&self, key: EventKey) -> Result<Option<(EventKey, sled::IVec)>> {
+        match self.tree.range(key.page()..=EventKey::MAX.page()).next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((page_key_of(&k)?, v)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn newest_page(&self) -> Result<Option<(EventKey, sled::IVec)>> {
+        match self.tree.scan_prefix([keys::PAGE]).next_back() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((page_key_of(&k)?, v)))
+            }
+            None => Ok(None),
+        }
     }
 
     fn id_at(&self, key: EventKey) -> Result<Option<String>> {
-        match self.tree.get(key.primary())? {
-            Some(v) => Ok(Some(codec::decode_id(&v)?)),
+        let Some((_, bytes)) = self.page_holding(key)? else {
+            return Ok(None);
+        };
+        let page = pages::PageView::parse(&bytes)?;
+        match page.find(key) {
+            Some(slot) => Ok(Some(codec::decode_id(page.body(slot))?)),
             None => Ok(None),
         }
     }
@@ -612,8 +764,12 @@ impl Store {
 
     /// One event by key.
     pub fn get(&self, key: EventKey) -> Result<Option<Event>> {
-        match self.tree.get(key.primary())? {
-            Some(v) => Ok(Some(codec::decode(key.ms, &v)?)),
+        let Some((_, bytes)) = self.page_holding(key)? else {
+            return Ok(None);
+        };
+        let page = pages::PageView::parse(&bytes)?;
+        match page.find(key) {
+            Some(slot) => Ok(Some(codec::decode(key.ms, page.body(slot))?)),
             None => Ok(None),
         }
     }
@@ -623,25 +779,24 @@ impl Store {
         &self,
         range: KeyRange,
     ) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
-        let iter = (!range.is_empty()).then(|| {
-            self.tree
-                .range(range.lo.primary()..=range.hi.primary())
-                .rev()
+        let pages = (!range.is_empty()).then(|| {
+            // The page holding `hi` is the last one that can hold anything in range.
+            let last = match self.page_holding(range.hi) {
+                Ok(Some((max, _))) => max,
+                _ => EventKey::MAX,
+            };
+            self.tree.range(range.lo.page()..=last.page())
         });
-        iter.into_iter().flatten().map(|item| {
-            let (k, v) = item?;
-            let key = EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?;
-            Ok((key, codec::decode(key.ms, &v)?))
-        })
+        PageScan::new(pages, range, true)
     }
 
     /// Every event, oldest first (rebuilding state without a snapshot).
     pub fn scan_oldest_first(&self) -> impl Iterator<Item = Result<(EventKey, Event)>> + 'static {
-        self.tree.scan_prefix([keys::EVENT]).map(|item| {
-            let (k, v) = item?;
-            let key = EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad event key"))?;
-            Ok((key, codec::decode(key.ms, &v)?))
-        })
+        PageScan::new(
+            Some(self.tree.range(EventKey::MIN.page()..=EventKey::MAX.page())),
+            KeyRange::ALL,
+            false,
+        )
     }
 
     /// Keys of events filed under `index`/`matches` within `range`, newest first, each once.
@@ -798,7 +953,7 @@ fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
 /// The ids of the newest events, oldest forgotten first.
 #[derive(Default)]
 struct RecentIds {
-    by_hash: HashMap<u64, EventKey>,
+    by_hash: HashMap<u64, EventKey, std::hash::BuildHasherDefault<postings::QuickHasher>>,
     order: VecDeque<u64>,
 }
 
@@ -849,6 +1004,69 @@ fn take_indices<T>(items: Vec<T>, indices: &[usize]) -> Vec<T> {
         .collect()
 }
 
+fn page_key_of(k: &[u8]) -> Result<EventKey> {
+    Ok(EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad page key"))?)
+}
+
+/// Events of a run of pages, one page decoded at a time.
+struct PageScan {
+    pages: Option<sled::Iter>,
+    range: KeyRange,
+    newest_first: bool,
+    /// The current page's events, in the order they are handed out (popped from the back).
+    ready: Vec<(EventKey, Event)>,
+}
+
+impl PageScan {
+    fn new(pages: Option<sled::Iter>, range: KeyRange, newest_first: bool) -> PageScan {
+        PageScan {
+            pages,
+            range,
+            newest_first,
+            ready: Vec::new(),
+        }
+    }
+
+    fn next_page(&mut self) -> Option<Result<()>> {
+        let pages = self.pages.as_mut()?;
+        let item = if self.newest_first {
+            pages.next_back()
+        } else {
+            pages.next()
+        }?;
+        Some((|| {
+            let (_, bytes) = item?;
+            let page = pages::PageView::parse(&bytes)?;
+            for slot in page.slots_between(self.range.lo, self.range.hi) {
+                let key = page.key(slot);
+                self.ready
+                    .push((key, codec::decode(key.ms, page.body(slot))?));
+            }
+            if !self.newest_first {
+                self.ready.reverse();
+            }
+            Ok(())
+        })())
+    }
+}
+
+impl Iterator for PageScan {
+    type Item = Result<(EventKey, Event)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.ready.pop() {
+                return Some(Ok(item));
+            }
+            if let Err(e) = self.next_page()? {
+                // One error ends the scan: the pages after a damaged one are not trusted.
+                self.pages = None;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
 fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {
     Ok(match tree.scan_prefix([prefix]).keys().next_back() {
         Some(k) => {
@@ -859,6 +1077,21 @@ fn last_seq(tree: &sled::Tree, prefix: u8) -> Result<Option<u64>> {
         }
         None => None,
     })
+}
+
+/// sled's log segment size for the store at `path`: what an existing store was created
+/// with (sled refuses a change), else [`SEGMENT_SIZE`].
+fn segment_size(path: &Path) -> usize {
+    // The file ends in a binary checksum: read it lossily.
+    std::fs::read(path.join("conf"))
+        .ok()
+        .and_then(|conf| {
+            String::from_utf8_lossy(&conf)
+                .lines()
+                .find_map(|l| l.strip_prefix("segment_size:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(SEGMENT_SIZE)
 }
 
 fn open_error(path: &Path, e: sled::Error) -> StoreError {

@@ -398,3 +398,165 @@ fn audit_is_append_only_and_survives_reopen() {
     );
     assert_eq!(store.audit_from(2).unwrap(), vec![(2, b"three".to_vec())]);
 }
+
+/// Appends in shuffled time order (backfills landing inside older pages, live events
+/// after the newest) agree with a plain map of what went in, by key and by scan.
+#[test]
+fn pages_hold_every_event_once_whatever_the_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    let mut rng = crate::sim::history::Rng::new(7);
+    let mut model = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
+    for i in 0..6000u64 {
+        let ms = 1_000_000 + rng.below(50_000) as i64;
+        all.push(ev(
+            "hq",
+            &i.to_string(),
+            ms,
+            "Lobby",
+            EventKind::AccessGranted,
+        ));
+    }
+    let mut offered = 0;
+    let mut dupes = 0;
+    for chunk in all.chunks(257) {
+        // Every batch also re-offers a few events from earlier batches.
+        let mut events = chunk.to_vec();
+        for _ in 0..5 {
+            events.push(all[rng.below(offered.max(1) as u64) as usize].clone());
+        }
+        offered += chunk.len();
+        let r = store.append(batch(events)).unwrap();
+        dupes += r.duplicates;
+        for e in r.stored {
+            assert!(model.insert(e.id.clone(), e).is_none(), "stored twice");
+        }
+    }
+    assert_eq!(model.len(), 6000);
+    assert!(dupes >= 5 * 23, "{dupes}");
+    assert_eq!(store.len(), 6000);
+    let scanned: Vec<(EventKey, Event)> = store.scan(KeyRange::ALL).map(|r| r.unwrap()).collect();
+    assert_eq!(scanned.len(), 6000);
+    assert!(scanned.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+    for (key, event) in &scanned {
+        assert_eq!(store.get(*key).unwrap().as_ref(), Some(event));
+        assert_eq!(model.get(&event.id), Some(event));
+    }
+    let oldest: Vec<EventKey> = store.scan_oldest_first().map(|r| r.unwrap().0).collect();
+    assert!(oldest.iter().rev().eq(scanned.iter().map(|(k, _)| k)));
+    // A time window reads exactly the events inside it.
+    let range = KeyRange::time(Some(1_020_000), Some(1_020_999));
+    let inside = store.scan(range).count();
+    let expected = model
+        .values()
+        .filter(|e| (1_020_000..=1_020_999).contains(&e.occurred_at.timestamp_millis()))
+        .count();
+    assert_eq!(inside, expected);
+    drop(store);
+    assert_eq!(small(dir.path()).scan(KeyRange::ALL).count(), 6000);
+}
+
+/// Two ids whose hashes collide at the same millisecond both stay stored.
+#[test]
+fn an_id_hash_collision_probes_to_a_free_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    let a = ev("hq", "a", 5000, "Lobby", EventKind::AccessGranted);
+    let b = ev("hq", "b", 5000, "Lobby", EventKind::AccessGranted);
+    let key = EventKey {
+        ms: 5000,
+        idhash: fnv1a64(a.id.as_bytes()),
+    };
+    store.append(batch(vec![a.clone()])).unwrap();
+    // Forge b under a's natural key, as a colliding hash would place it.
+    let mut writes = sled::Batch::default();
+    let page = pages::encode(&[(key, codec::encode(&b))]);
+    writes.insert(&key.page(), page);
+    store.tree.apply_batch(writes).unwrap();
+    let r = store.append(batch(vec![a.clone()])).unwrap();
+    assert_eq!((r.stored.len(), r.duplicates), (1, 0), "a is not b");
+    let stored = r.stored[0].clone();
+    assert_eq!(stored.id, a.id);
+    let ids: Vec<String> = store.scan(KeyRange::ALL).map(|r| r.unwrap().1.id).collect();
+    assert_eq!(ids.len(), 2);
+    let r = store.append(batch(vec![a])).unwrap();
+    assert_eq!(
+        (r.stored.len(), r.duplicates),
+        (0, 1),
+        "found at its probed key"
+    );
+}
+
+/// A store written in format 1 (one sled value per event) opens with every event,
+/// its postings and its dedupe intact.
+#[test]
+fn a_format_1_store_is_migrated_to_pages_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<Event> = (0..500)
+        .map(|i| {
+            ev(
+                "hq",
+                &i.to_string(),
+                10_000 + i * 7,
+                "Lobby",
+                EventKind::AccessGranted,
+            )
+        })
+        .collect();
+    {
+        let store = small(dir.path());
+        let mut writes = sled::Batch::default();
+        for e in &events {
+            let key = EventKey {
+                ms: e.occurred_at.timestamp_millis(),
+                idhash: fnv1a64(e.id.as_bytes()),
+            };
+            let mut k = vec![keys::EVENT];
+            k.extend_from_slice(&key.to_bytes());
+            writes.insert(k, codec::encode(e));
+        }
+        writes.insert(keys::named(META, META_SCHEMA), &1u32.to_be_bytes());
+        writes.insert(keys::named(META, META_COUNT), &500u64.to_be_bytes());
+        store.tree.apply_batch(writes).unwrap();
+    }
+    let store = small(dir.path());
+    assert_eq!(store.scan(KeyRange::ALL).count(), 500);
+    assert_eq!(store.tree.scan_prefix([keys::EVENT]).count(), 0);
+    let r = store.append(batch(events.clone())).unwrap();
+    assert_eq!((r.stored.len(), r.duplicates), (0, 500));
+    drop(store);
+    let store = small(dir.path());
+    assert_eq!(store.scan_oldest_first().count(), 500);
+}
+
+/// sled refuses a changed segment size, so a store created with its default reopens
+/// with the size it was made with.
+#[test]
+fn a_store_made_with_another_segment_size_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    sled::Config::new()
+        .path(&path)
+        .segment_size(512 * 1024)
+        .open()
+        .unwrap()
+        .flush()
+        .unwrap();
+    assert_eq!(segment_size(&path), 512 * 1024);
+    let store = small(dir.path());
+    store
+        .append(batch(vec![ev(
+            "hq",
+            "1",
+            1000,
+            "Lobby",
+            EventKind::AccessGranted,
+        )]))
+        .unwrap();
+    drop(store);
+    assert_eq!(small(dir.path()).len(), 1);
+    let fresh = tempfile::tempdir().unwrap();
+    drop(small(fresh.path()));
+    assert_eq!(segment_size(&fresh.path().join("store")), SEGMENT_SIZE);
+}
