@@ -497,7 +497,8 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("doorwatch: {e:#}");
+            // Not eprintln!: it panics when stderr is a terminal that hung up.
+            let _ = writeln!(std::io::stderr(), "doorwatch: {e:#}");
             if e.downcast_ref::<BadQuery>().is_some() {
                 ExitCode::from(2)
             } else {

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::secrets::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use doorwatch::config::Config;
@@ -31,72 +33,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-const KISI_KEY: &str = "kisi-api-key-SECRET-4f1c9d";
-const KISI_WRONG_KEY: &str = "kisi-wrong-key-SECRET-77aa01";
-const PDK_ID: &str = "pdk-client-id-SECRET-2b7e55";
-const PDK_SECRET: &str = "pdk-client-secret-SECRET-9c3d12";
-const SEAM_KEY: &str = "seam_test_key_SECRET_5e6f3a";
-const DF_ID: &str = "df-client-id-SECRET-a1a1a1";
-const DF_SECRET: &str = "df-client-secret-SECRET-b2b2b2";
-const DF_REFRESH: &str = "df-refresh-SECRET-c3c3c3";
-const KISI_HOOK: &str = "kisi-hook-SECRET-0d0d0d";
-const DF_HOOK: &str = "df-hook-SECRET-1e1e1e";
-const SEAM_HOOK_KEY: &[u8] = b"seam-hook-SECRET-bytes-2f2f2f2f";
-
-fn seam_hook_secret() -> String {
-    format!("whsec_{}", B64.encode(SEAM_HOOK_KEY))
-}
-
-/// Every secret, and the encodings it could leak in (base64 of a Basic auth pair, the
-/// bare base64 of the Svix key).
-fn secret_forms() -> Vec<String> {
-    let mut v: Vec<String> = [
-        KISI_KEY,
-        KISI_WRONG_KEY,
-        PDK_ID,
-        PDK_SECRET,
-        SEAM_KEY,
-        DF_ID,
-        DF_SECRET,
-        DF_REFRESH,
-        KISI_HOOK,
-        DF_HOOK,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.push(String::from_utf8_lossy(SEAM_HOOK_KEY).into_owned());
-    v.push(seam_hook_secret());
-    v.push(B64.encode(SEAM_HOOK_KEY));
-    v.push(B64.encode(format!("{PDK_ID}:{PDK_SECRET}")));
-    v.push(B64.encode(format!("{DF_ID}:{DF_SECRET}")));
-    v
-}
-
-fn assert_clean(what: &str, bytes: &[u8]) {
-    for s in secret_forms() {
-        let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
-        assert!(!found, "{what} contains the secret {s:?}");
-    }
-    // A fragment of every secret, in case one is cut or quoted in part.
-    let text = String::from_utf8_lossy(bytes);
-    assert!(
-        !text.contains("SECRET"),
-        "{what} contains a secret fragment"
-    );
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -94,6 +94,11 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", self.session])
     }
 
+    /// The screen with all the scrollback above it.
+    fn history(&self) -> String {
+        self.run(&["capture-pane", "-p", "-S", "-", "-t", self.session])
+    }
+
     /// A pane property, e.g. `alternate_on`, `cursor_flag`, `pane_width`.
     fn format(&self, name: &str) -> String {
         self.run(&[
@@ -182,18 +187,33 @@ impl Desk {
     /// The pane's program: record the terminal settings, run doorwatch (its pid in a
     /// file, for signals), then say whether the settings came back, and stay.
     fn script(&self, args: &[&str]) -> PathBuf {
-        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        self.script_with(&[], args)
+    }
+
+    /// `script`, with doorwatch started through `launch` (e.g. `env K=V`, `setsid`),
+    /// each of which execs it in place, so the pid stays doorwatch's.
+    fn script_with(&self, launch: &[&str], args: &[&str]) -> PathBuf {
+        let quote = |words: &[&str]| -> String {
+            words
+                .iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let text = format!(
             "#!/bin/sh\n\
              before=$(stty -g)\n\
-             sh -c 'echo $$ > \"$0\"; exec \"$@\"' '{pid}' '{bin}' {args}\n\
+             sh -c 'echo $$ > \"$0\"; exec \"$@\"' '{pid}' {launch} '{bin}' {args}\n\
              status=$?\n\
              if [ \"$(stty -g)\" = \"$before\" ]; then tty=same; else tty=changed; fi\n\
-             echo \"RESTORED exit=$status tty=$tty\"\n\
+             stty -a | tr ' ;' '\\n\\n' | grep -qx icanon && cooked=yes || cooked=no\n\
+             stty -a | tr ' ;' '\\n\\n' | grep -qx echo && echo=yes || echo=no\n\
+             echo \"RESTORED exit=$status tty=$tty icanon=$cooked echo=$echo\"\n\
              exec sleep 600\n",
             pid = self.pid_file().display(),
+            launch = quote(launch),
             bin = env!("CARGO_BIN_EXE_doorwatch"),
-            args = quoted.join(" "),
+            args = quote(args),
         );
         let path = self.dir.path().join("pane.sh");
         std::fs::write(&path, text).unwrap();
@@ -202,14 +222,41 @@ impl Desk {
     }
 
     fn console_script(&self) -> PathBuf {
+        self.console_script_with(&[])
+    }
+
+    fn console_script_with(&self, launch: &[&str]) -> PathBuf {
         let config = self.config();
         let data = self.data();
-        self.script(&[
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
+        self.script_with(
+            launch,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+        )
+    }
+
+    fn pid(&self) -> u32 {
+        std::fs::read_to_string(self.pid_file())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Everything doorwatch logged in the data dir.
+    fn log(&self) -> String {
+        let mut text = String::new();
+        let Ok(entries) = std::fs::read_dir(self.data().join("logs")) else {
+            return text;
+        };
+        for entry in entries.flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
     }
 
     fn doorwatch(&self, args: &[&str]) -> Output {
@@ -228,7 +275,9 @@ fn make_executable(path: &Path) {
 fn assert_restored(tmux: &Tmux, exit: &str) {
     let screen = tmux.wait_for_text("RESTORED");
     assert!(
-        screen.contains(&format!("RESTORED exit={exit} tty=same")),
+        screen.contains(&format!(
+            "RESTORED exit={exit} tty=same icanon=yes echo=yes"
+        )),
         "{screen}"
     );
     assert_eq!(
@@ -400,4 +449,276 @@ fn the_demo_starts_in_the_wide_layout_and_quits_cleanly() {
         tmux.type_text("y");
     }
     assert_restored(&tmux, "0");
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_logs_why() {
+    if !tmux_available() {
+        return;
+    }
+    let desk = Desk::new();
+    let tmux = Tmux::start(&desk.console_script(), 80, 24, &desk.home());
+    tmux.wait_for_text("Events — following");
+    tmux.type_text("?");
+    tmux.wait_for_text("Help — esc to close");
+    let out = Command::new("kill")
+        .args(["-HUP", &desk.pid().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_restored(&tmux, "0");
+    let log = desk.log();
+    assert!(
+        log.lines().any(|l| l.contains("console stopped: SIGHUP")),
+        "{log}"
+    );
+    common::ok(&desk.doorwatch(&["alarms"]));
+}
+
+/// What `/proc` says of a process: gone (or a zombie: it has exited, nobody reaped
+/// it), or alive with this much CPU time used (clock ticks).
+enum Proc {
+    Exited,
+    Alive { cpu_ticks: u64 },
+}
+
+fn proc_state(pid: u32) -> Proc {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Proc::Exited;
+    };
+    // After the parenthesised command name: state, then utime and stime at 12 and 13.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    if fields.first().is_none_or(|s| *s == "Z" || *s == "X") {
+        return Proc::Exited;
+    }
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Proc::Alive {
+        cpu_ticks: tick(11) + tick(12),
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The SSH session drops: the pane and its pty vanish under a running console that
+/// owns the store. `own_session` runs doorwatch in a session of its own, so no SIGHUP
+/// reaches it and only the tty's hangup (EOF on read, EIO on write) tells it.
+fn lost_terminal(own_session: bool) {
+    if !tmux_available() {
+        return;
+    }
+    let desk = Desk::new();
+    let launch: &[&str] = if own_session { &["setsid"] } else { &[] };
+    let tmux = Tmux::start(&desk.console_script_with(launch), 80, 24, &desk.home());
+    // Stored events and the header's alarm counts, the last of start-up: it owns the
+    // store, and from here on it draws only on its one-second tick.
+    tmux.wait_for("the console with events and alarm counts", |s| {
+        s.contains("Events — following") && s.contains("Tomás Alvar") && s.contains("critical")
+    });
+    let pid = desk.pid();
+    let Proc::Alive { cpu_ticks: before } = proc_state(pid) else {
+        panic!("doorwatch is not running");
+    };
+
+    let lost = Instant::now();
+    tmux.run(&["kill-session", "-t", tmux.session]);
+    let mut cpu = before;
+    while let Proc::Alive { cpu_ticks } = proc_state(pid) {
+        cpu = cpu_ticks;
+        assert!(
+            lost.elapsed() < Duration::from_secs(5),
+            "still running 5 s after its terminal went, {:.2} s of CPU since",
+            (cpu - before) as f64 / clock_ticks_per_second()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wall = lost.elapsed().as_secs_f64();
+    let busy = (cpu - before) as f64 / clock_ticks_per_second();
+    eprintln!("gone {wall:.3} s after the hangup, {busy:.3} s of CPU");
+    // A loop re-reading a dead tty burns all the time it is given (until the next
+    // draw fails); stopping takes a few milliseconds of CPU.
+    assert!(
+        busy <= 0.03 + wall / 4.0,
+        "{busy:.3} s of CPU in the {wall:.3} s it took to stop: it spun"
+    );
+
+    // It let go of the store, and said why it stopped.
+    common::ok(&desk.doorwatch(&["search", "--limit", "1"]));
+    let log = desk.log();
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("console stopped:"))
+        .unwrap_or_else(|| panic!("no line saying why it stopped:\n{log}"));
+    assert!(stopped.contains("hung up"), "{stopped}");
+}
+
+#[test]
+fn a_dropped_ssh_session_stops_the_console_and_frees_the_store() {
+    lost_terminal(false);
+}
+
+#[test]
+fn a_hangup_seen_only_on_the_tty_stops_the_console_without_spinning() {
+    lost_terminal(true);
+}
+
+/// Run the console with the test panic; the screen (with its scrollback) once the
+/// pane's shell has reported.
+fn panic_in_pane(desk: &Desk, env: &[(&str, &str)]) -> (Tmux, String) {
+    let mut launch = vec!["env".to_string()];
+    launch.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    launch.push(format!("{}=1", doorwatch::ui::PANIC_AFTER_FIRST_FRAME));
+    let launch: Vec<&str> = launch.iter().map(String::as_str).collect();
+    let tmux = Tmux::start(&desk.console_script_with(&launch), 120, 30, &desk.home());
+    assert_restored(&tmux, "101");
+    let screen = tmux.history();
+    (tmux, screen)
+}
+
+#[test]
+fn a_panic_restores_the_terminal_then_prints_and_logs_the_message() {
+    if !tmux_available() {
+        return;
+    }
+    let desk = Desk::new();
+    let (_tmux, screen) = panic_in_pane(&desk, &[]);
+    // On the main screen, so printed after the alternate screen was left.
+    let lines: Vec<&str> = screen.lines().collect();
+    let message = lines
+        .iter()
+        .position(|l| l.contains(doorwatch::ui::TEST_PANIC))
+        .unwrap_or_else(|| panic!("no panic message:\n{screen}"));
+    // And in order: nothing moved the cursor back over it.
+    let restored = lines.iter().position(|l| l.contains("RESTORED")).unwrap();
+    assert!(message < restored, "{screen}");
+    assert!(
+        message > 0 && lines[message - 1].contains("panicked at src/ui/mod.rs"),
+        "{screen}"
+    );
+    let log = desk.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("panic: panicked at src/ui/mod.rs")),
+        "{log}"
+    );
+    assert!(log.contains(doorwatch::ui::TEST_PANIC), "{log}");
+}
+
+#[test]
+fn a_panic_prints_and_logs_no_secret() {
+    use common::secrets::*;
+    if !tmux_available() {
+        return;
+    }
+    let desk = Desk::new();
+    // Sources that run (against a port nobody listens on) with every secret, inline
+    // or from the environment.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{dead}");
+    let config = format!(
+        r#"operator = "tester"
+
+[[source]]
+name = "kisi"
+vendor = "kisi"
+base_url = "{url}"
+token = "{KISI_KEY}"
+
+[[source]]
+name = "kisi-env"
+vendor = "kisi"
+base_url = "{url}"
+token_env = "DW_TEST_KISI_KEY"
+
+[[source]]
+name = "pdk"
+vendor = "pdk"
+base_url = "{url}"
+auth_url = "{url}"
+system_id = "sys-1"
+client_id = "{PDK_ID}"
+client_secret_env = "DW_TEST_PDK_SECRET"
+
+[[source]]
+name = "seam"
+vendor = "seam"
+base_url = "{url}"
+token_env = "DW_TEST_SEAM_KEY"
+
+[[source]]
+name = "df"
+vendor = "doorflow"
+base_url = "{url}"
+client_id = "{DF_ID}"
+client_secret = "{DF_SECRET}"
+refresh_token_env = "DW_TEST_DF_REFRESH"
+
+[[source]]
+name = "kisi-hooks"
+vendor = "kisi"
+poll = false
+webhook_secret = "{KISI_HOOK}"
+
+[[source]]
+name = "seam-hooks"
+vendor = "seam"
+poll = false
+webhook_secret_env = "DW_TEST_SEAM_HOOK"
+
+[[source]]
+name = "df-hooks"
+vendor = "doorflow"
+poll = false
+webhook_secret = "{DF_HOOK}"
+
+[webhooks]
+listen = "127.0.0.1:0"
+"#
+    );
+    std::fs::write(desk.config(), config).unwrap();
+    std::fs::set_permissions(
+        desk.config(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let hook = seam_hook_secret();
+    let env = [
+        ("DW_TEST_KISI_KEY", KISI_WRONG_KEY),
+        ("DW_TEST_PDK_SECRET", PDK_SECRET),
+        ("DW_TEST_SEAM_KEY", SEAM_KEY),
+        ("DW_TEST_DF_REFRESH", DF_REFRESH),
+        ("DW_TEST_SEAM_HOOK", hook.as_str()),
+    ];
+    let (_tmux, screen) = panic_in_pane(&desk, &env);
+    assert!(screen.contains(doorwatch::ui::TEST_PANIC), "{screen}");
+    assert_clean("the pane after the panic", screen.as_bytes());
+    let log = desk.log();
+    assert!(log.contains(doorwatch::ui::TEST_PANIC), "{log}");
+    // The sources had started: the log knows them.
+    assert!(log.contains("kisi-env"), "{log}");
+    let mut files = Vec::new();
+    files_under(&desk.data(), &mut files);
+    for f in &files {
+        assert_clean(&f.display().to_string(), &std::fs::read(f).unwrap());
+    }
 }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod backend;
 mod frame_log;
+pub mod input;
 pub mod keymap;
 pub mod panes;
 pub mod render;
@@ -17,8 +18,8 @@ pub mod theme;
 use crate::model::Event;
 use app::{App, Effect, Msg};
 use backend::{Backend, Update};
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
-use futures_util::StreamExt;
+use crossterm::event::{Event as TermEvent, KeyEventKind};
+use input::{Input, TtyInput};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -93,28 +94,58 @@ pub fn draw_now(guard: &mut terminal::TerminalGuard, app: &App) -> anyhow::Resul
     draw(&mut guard.terminal, app)
 }
 
-/// Run the console until the operator quits or a signal comes. `updates` brings
-/// committed events and state; `backend` carries out searches, acks and exports.
+/// A test aid (hidden, kept out of `--help`): `DOORWATCH_PANIC_AFTER_FIRST_FRAME=1`
+/// makes the console panic with [`TEST_PANIC`] right after the first frame of its loop
+/// (the store open, the sources running), so tests can check that a panic restores the
+/// terminal, and prints and logs nothing secret. Read once, as the loop starts.
+pub const PANIC_AFTER_FIRST_FRAME: &str = "DOORWATCH_PANIC_AFTER_FIRST_FRAME";
+/// The message of that panic.
+pub const TEST_PANIC: &str =
+    "test panic after the first frame (DOORWATCH_PANIC_AFTER_FIRST_FRAME=1)";
+
+/// Why the console stopped; logged, since the terminal may be gone.
+enum Stop {
+    Quit,
+    Signal(&'static str),
+    TerminalClosed(String),
+    DrawFailed(anyhow::Error),
+}
+
+/// Run the console until the operator quits, a signal comes or the terminal goes.
+/// `updates` brings committed events and state; `backend` carries out searches, acks
+/// and exports.
 pub async fn run(
     mut guard: terminal::TerminalGuard,
     mut app: App,
     backend: Backend,
     mut updates: mpsc::Receiver<Update>,
 ) -> anyhow::Result<()> {
+    let panic_after_first_frame =
+        std::env::var_os(PANIC_AFTER_FIRST_FRAME).is_some_and(|v| v == "1");
     let (effects_tx, mut effects_rx) = mpsc::unbounded_channel::<Msg>();
-    let mut input = EventStream::new();
+    let mut input = TtyInput::open()?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Resizes come as a signal: crossterm only hears of them when keys are read.
+    let mut resized =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut sources_gone = false;
-    loop {
+    let stop = loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            draw(&mut guard.terminal, &app)?;
+            if let Err(e) = draw(&mut guard.terminal, &app) {
+                break if hung_up(&e) {
+                    Stop::TerminalClosed(format!("the terminal hung up (drawing: {e:#})"))
+                } else {
+                    Stop::DrawFailed(e)
+                };
+            }
             last_draw = Instant::now();
             dirty = false;
+            if panic_after_first_frame {
+                panic!("{TEST_PANIC}");
+            }
         }
         let redraw_in = if dirty {
             FRAME.saturating_sub(last_draw.elapsed())
@@ -122,16 +153,19 @@ pub async fn run(
             Duration::from_secs(3600)
         };
         let mut msgs = Vec::new();
+        let signals = &mut guard.signals;
         tokio::select! {
             biased;
-            _ = hangup.recv() => break,
-            _ = terminate.recv() => break,
+            _ = signals.hangup.recv() => break Stop::Signal("SIGHUP (the terminal hung up)"),
+            _ = signals.terminate.recv() => break Stop::Signal("SIGTERM"),
+            _ = signals.interrupt.recv() => break Stop::Signal("SIGINT"),
             ev = input.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => msgs.push(Msg::Key(k)),
-                Some(Ok(TermEvent::Resize(..))) => dirty = true,
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
+                Input::Event(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => msgs.push(Msg::Key(k)),
+                Input::Event(TermEvent::Resize(..)) => dirty = true,
+                Input::Event(_) => {}
+                Input::Closed(why) => break Stop::TerminalClosed(why),
             },
+            _ = resized.recv() => dirty = true,
             Some(msg) = effects_rx.recv() => msgs.push(msg),
             update = updates.recv(), if !sources_gone => match update {
                 Some(Update::Events(events)) => msgs.push(Msg::Events(events)),
@@ -159,11 +193,30 @@ pub async fn run(
             }
         }
         if app.quit {
-            break;
+            break Stop::Quit;
+        }
+    };
+    drop(guard);
+    match stop {
+        Stop::Quit => tracing::info!("console stopped: the operator quit"),
+        Stop::Signal(signal) => tracing::info!("console stopped: {signal}"),
+        Stop::TerminalClosed(why) => tracing::warn!("console stopped: {why}"),
+        Stop::DrawFailed(e) => {
+            tracing::warn!("console stopped: drawing failed: {e:#}");
+            return Err(e.context("drawing the console"));
         }
     }
-    drop(guard);
     Ok(())
+}
+
+/// EIO is what writing to a tty says once it hung up (the SSH session dropped first).
+fn hung_up(e: &anyhow::Error) -> bool {
+    const EIO: i32 = 5;
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(EIO))
+    })
 }
 
 fn ring_bell() {

@@ -1,6 +1,8 @@
 //! Running the real binary against a data dir of its own, for the integration tests.
 #![allow(dead_code)]
 
+pub mod secrets;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
