@@ -189,6 +189,7 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
                     .postings(*index, matches, range, MAX_PREFIX_TERMS)?
                     .into_iter()
                     .flatten();
+                let mut reader = store.reader();
                 let mut others = Vec::with_capacity(intersect.len());
                 for (i, m) in intersect {
                     if let Some(it) = store.postings(*i, m, range, MAX_PREFIX_TERMS)? {
@@ -216,7 +217,7 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
                         }
                     }
                     // A posting without its event would be a store bug; skip, don't fail.
-                    let Some(e) = store.get(key)? else { continue };
+                    let Some(e) = reader.get(key)? else { continue };
                     if !take(key, e) {
                         break;
                     }
