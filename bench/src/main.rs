@@ -45,6 +45,9 @@ pub struct Args {
     skip_live: bool,
     ingest_only: bool,
     no_sqlite: bool,
+    /// The SQLite baseline runs only for sizes up to this (its 10M ingest alone takes
+    /// ~25 minutes on 2 cores).
+    sqlite_upto: usize,
     work: PathBuf,
     doorwatch: PathBuf,
 }
@@ -61,6 +64,7 @@ fn parse_args() -> Args {
         skip_live: false,
         ingest_only: false,
         no_sqlite: false,
+        sqlite_upto: usize::MAX,
         work: std::env::temp_dir().join("doorwatch-bench"),
         doorwatch: PathBuf::from("target/release/doorwatch"),
     };
@@ -91,13 +95,15 @@ fn parse_args() -> Args {
             "--ingest-only" => a.ingest_only = true,
             // SQLite at 10M takes most of an hour on 2 cores: skip it explicitly.
             "--no-sqlite" => a.no_sqlite = true,
+            "--sqlite-upto" => a.sqlite_upto = val().parse().unwrap_or(a.sqlite_upto),
             "--live-only" => a.sizes.clear(),
             "--work" => a.work = PathBuf::from(val()),
             "--doorwatch" => a.doorwatch = PathBuf::from(val()),
             other => {
                 eprintln!(
                     "unknown flag {other}\nusage: doorwatch-bench [--events N,M] [--quick] [--runs N] [--rg-runs N] \
-                     [--live-secs S] [--idle-secs S] [--rate R] [--skip-live] [--work DIR] [--doorwatch BIN]"
+                     [--live-secs S] [--idle-secs S] [--rate R] [--skip-live] [--no-sqlite] [--sqlite-upto N] \
+                     [--work DIR] [--doorwatch BIN]"
                 );
                 std::process::exit(2);
             }
@@ -358,7 +364,7 @@ fn run_size(a: &Args, n: usize, rows: &mut Vec<Row>) {
 
     progress(&format!("{label}: doorwatch ingest"));
     let ours = ingest_ours(n, &ours_dir);
-    let lite = (!a.no_sqlite).then(|| {
+    let lite = (!a.no_sqlite && n <= a.sqlite_upto).then(|| {
         progress(&format!("{label}: SQLite ingest"));
         sqlite::ingest(n, &sqlite_path)
     });
