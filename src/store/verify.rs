@@ -7,11 +7,11 @@
 //! - every posting of every term points at a stored event that carries that term;
 //! - `len()` is the number of events stored.
 //!
-//! Memory stays bounded for millions of events: the primary is read twice, the second
-//! time in slices of [`SLICE_EVENTS`] events, and each term's postings are compared
-//! with that slice only. The terms enumerated are those of the stored events (there is
-//! no other list of them): a posting filed under a term that no stored event carries
-//! is not looked for.
+//! Memory stays bounded for millions of events: the primary is read once, in slices of
+//! [`SLICE_EVENTS`] events, and each term's postings are compared with one slice at a
+//! time. The terms enumerated are those of the stored events (there is no other list
+//! of them): a posting filed under a term that no stored event carries is not looked
+//! for.
 
 use super::terms::{self, Index, TermScratch};
 use super::{EventKey, KeyRange, Result, Store, StoreError, TermMatch};
@@ -120,52 +120,17 @@ impl Store {
     /// inconsistencies are in the report.
     pub fn verify(&self) -> Result<VerifyReport> {
         // sled may panic, not fail, on damage it meets while reading.
-        super::damage::catch_panics(&self.path, || verify_store(self))
+        super::damage::catch_panics(&self.path, || verify_store(self, SLICE_EVENTS))
             .map_err(|e| e.located(&self.path))
     }
 }
 
-fn verify_store(store: &Store) -> Result<VerifyReport> {
+fn verify_store(store: &Store, slice_events: usize) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         recorded_len: store.len(),
         ..VerifyReport::default()
     };
-    let first = first_pass(store, &mut report)?;
-    if report.events != report.recorded_len {
-        report.found(Problem::CountMismatch {
-            recorded: report.recorded_len,
-            scanned: report.events,
-        });
-    }
-    report.terms = first.terms.values().map(|t| t.len() as u64).sum();
-    // Slices cover every key, so every posting falls in one of them.
-    let mut lo = EventKey::MIN;
-    for hi in first.slice_ends.into_iter().chain([EventKey::MAX]) {
-        check_slice(store, KeyRange { lo, hi }, &first.terms, &mut report)?;
-        match next_key(hi) {
-            Some(next) => lo = next,
-            None => break,
-        }
-    }
-    Ok(report)
-}
-
-/// What the first pass over the primary learns.
-struct FirstPass {
-    /// Every (index, term) of the stored events.
-    terms: HashMap<Index, HashSet<String>>,
-    /// The newest key of each full slice, oldest slice first.
-    slice_ends: Vec<EventKey>,
-}
-
-/// Count the events, find repeated ids, collect the terms and cut the slices.
-fn first_pass(store: &Store, report: &mut VerifyReport) -> Result<FirstPass> {
-    let mut terms: HashMap<Index, HashSet<String>> = HashMap::new();
-    let mut slice_ends = Vec::new();
-    // By a hash of the id: a repeat of the hash is confirmed by reading both events.
-    let mut ids: HashMap<u64, EventKey> = HashMap::new();
-    let mut scratch = TermScratch::default();
-    let mut in_slice = 0;
+    let mut pass = Pass::new();
     for item in store.scan_oldest_first() {
         report.events += 1;
         let (key, event) = match item {
@@ -178,57 +143,89 @@ fn first_pass(store: &Store, report: &mut VerifyReport) -> Result<FirstPass> {
             }
             Err(e) => return Err(e),
         };
-        if let Some(first) = ids.insert(id_hash(&event.id), key)
-            && store.get(first)?.is_some_and(|e| e.id == event.id)
+        pass.check_id(store, key, &event.id, &mut report)?;
+        pass.file(key, &event);
+        if pass.slice_keys.len() >= slice_events {
+            pass.close_slice(store, key, &mut report)?;
+        }
+    }
+    // The last slice reaches the highest key, so every posting falls in one.
+    pass.close_slice(store, EventKey::MAX, &mut report)?;
+    pass.check_slices_before_terms_appeared(store, &mut report)?;
+    if report.events != report.recorded_len {
+        report.found(Problem::CountMismatch {
+            recorded: report.recorded_len,
+            scanned: report.events,
+        });
+    }
+    report.terms = pass.terms.values().map(|t| t.len() as u64).sum();
+    Ok(report)
+}
+
+/// The one pass over the primary, oldest first, a slice of events at a time.
+struct Pass {
+    /// Every (index, term) met so far, with the slice it was first met in.
+    terms: HashMap<Index, HashMap<String, usize>>,
+    /// Ids met so far, by a hash: a repeat of the hash is confirmed by reading both.
+    ids: HashMap<u64, EventKey>,
+    scratch: TermScratch,
+    /// The lowest key of the current slice.
+    slice_lo: EventKey,
+    /// The keys of the current slice's events.
+    slice_keys: HashSet<EventKey>,
+    /// Term → keys of the current slice's events carrying it, oldest first.
+    expected: HashMap<Index, HashMap<String, Vec<EventKey>>>,
+    /// The highest key of each closed slice.
+    slice_ends: Vec<EventKey>,
+}
+
+impl Pass {
+    fn new() -> Pass {
+        Pass {
+            terms: HashMap::new(),
+            ids: HashMap::new(),
+            scratch: TermScratch::default(),
+            slice_lo: EventKey::MIN,
+            slice_keys: HashSet::new(),
+            expected: HashMap::new(),
+            slice_ends: Vec::new(),
+        }
+    }
+
+    fn check_id(
+        &mut self,
+        store: &Store,
+        key: EventKey,
+        id: &str,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        if let Some(first) = self.ids.insert(id_hash(id), key)
+            && store.get(first)?.is_some_and(|e| e.id == id)
         {
             report.found(Problem::DuplicateId {
-                id: event.id.clone(),
+                id: id.to_string(),
                 first,
                 second: key,
             });
         }
-        terms::visit_terms(&event, &mut scratch, |index, term| {
-            let set = terms.entry(index).or_default();
-            if !set.contains(term) {
-                set.insert(term.to_string());
-            }
-        });
-        in_slice += 1;
-        if in_slice == SLICE_EVENTS {
-            slice_ends.push(key);
-            in_slice = 0;
-        }
+        Ok(())
     }
-    Ok(FirstPass { terms, slice_ends })
-}
 
-/// A second hash of the id (not the store's), so that the check does not share a
-/// blind spot with the key layout.
-fn id_hash(id: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
-}
-
-/// Compare, for every known term, the postings in `range` with the events there.
-fn check_slice(
-    store: &Store,
-    range: KeyRange,
-    all_terms: &HashMap<Index, HashSet<String>>,
-    report: &mut VerifyReport,
-) -> Result<()> {
-    // Term → keys of the slice's events carrying it, newest first.
-    let mut expected: HashMap<Index, HashMap<String, Vec<EventKey>>> = HashMap::new();
-    let mut stored: HashSet<EventKey> = HashSet::new();
-    let mut scratch = TermScratch::default();
-    for item in store.scan(range) {
-        let (key, event) = match item {
-            Ok(found) => found,
-            // Counted by the first pass.
-            Err(StoreError::Decode(_)) => continue,
-            Err(e) => return Err(e),
-        };
-        stored.insert(key);
-        terms::visit_terms(&event, &mut scratch, |index, term| {
+    /// Note the event's terms, as the postings should have them.
+    fn file(&mut self, key: EventKey, event: &crate::model::Event) {
+        let Pass {
+            terms,
+            expected,
+            scratch,
+            slice_ends,
+            ..
+        } = self;
+        let slice = slice_ends.len();
+        terms::visit_terms(event, scratch, |index, term| {
+            let known = terms.entry(index).or_default();
+            if !known.contains_key(term) {
+                known.insert(term.to_string(), slice);
+            }
             let by_term = expected.entry(index).or_default();
             let keys = match by_term.get_mut(term) {
                 Some(keys) => keys,
@@ -239,21 +236,83 @@ fn check_slice(
                 keys.push(key);
             }
         });
+        self.slice_keys.insert(key);
     }
-    for (&index, terms) in all_terms {
-        for term in terms {
-            let want = expected
-                .get(&index)
-                .and_then(|t| t.get(term))
-                .map_or(&[][..], Vec::as_slice);
-            compare_term(store, index, term, range, want, &stored, report)?;
+
+    /// Compare every term met so far with the postings in the slice up to `hi`.
+    fn close_slice(
+        &mut self,
+        store: &Store,
+        hi: EventKey,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let range = KeyRange {
+            lo: self.slice_lo,
+            hi,
+        };
+        for (&index, terms) in &self.terms {
+            for term in terms.keys() {
+                let want = self
+                    .expected
+                    .get(&index)
+                    .and_then(|t| t.get(term))
+                    .map_or(&[][..], Vec::as_slice);
+                compare_term(store, index, term, range, want, &self.slice_keys, report)?;
+            }
         }
+        self.expected.clear();
+        self.slice_keys.clear();
+        self.slice_ends.push(hi);
+        if let Some(next) = next_key(hi) {
+            self.slice_lo = next;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// A term first met in a later slice was not looked for in the earlier ones: no
+    /// event there carries it, so any posting there is wrong.
+    fn check_slices_before_terms_appeared(
+        &self,
+        store: &Store,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        for (&index, terms) in &self.terms {
+            for (term, &first) in terms {
+                let Some(&hi) = first.checked_sub(1).and_then(|s| self.slice_ends.get(s)) else {
+                    continue;
+                };
+                let range = KeyRange {
+                    lo: EventKey::MIN,
+                    hi,
+                };
+                let postings = store
+                    .postings(index, &[TermMatch::Exact(term.clone())], range, 1)?
+                    .into_iter()
+                    .flatten();
+                for posting in postings {
+                    let key = posting?;
+                    report.postings += 1;
+                    let term = term.clone();
+                    report.found(match store.get(key)? {
+                        Some(_) => Problem::StrayPosting { index, term, key },
+                        None => Problem::DanglingPosting { index, term, key },
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Walk one term's postings in `range` alongside the keys that should be there (both
-/// newest first) and report every difference.
+/// A second hash of the id (not the store's), so that the check does not share a
+/// blind spot with the key layout.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+}
+
+/// Walk one term's postings in `range` (newest first) alongside the keys that should be
+/// there (`want`, oldest first) and report every difference.
 fn compare_term(
     store: &Store,
     index: Index,
@@ -267,7 +326,7 @@ fn compare_term(
         .postings(index, &[TermMatch::Exact(term.to_string())], range, 1)?
         .into_iter()
         .flatten();
-    let mut want = want.iter().copied().peekable();
+    let mut want = want.iter().rev().copied().peekable();
     let extra = |key: EventKey, report: &mut VerifyReport| {
         let term = term.to_string();
         report.found(if stored.contains(&key) {
@@ -348,9 +407,19 @@ mod tests {
         }
     }
 
-    /// `n` events over two doors; postings of the first `flushed` on disk, the rest
-    /// in memory (journaled), so that both halves of a term's postings are checked.
-    fn store_with(dir: &std::path::Path, n: usize, flushed: usize) -> (Store, Vec<Event>) {
+    /// `n` events, alternately at the Lobby and the Server Room.
+    fn events(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let door = if i % 2 == 0 { "Lobby" } else { "Server Room" };
+                ev(&i.to_string(), 1_700_000_000_000 + i as i64 * 1000, door)
+            })
+            .collect()
+    }
+
+    /// A store of `events`: postings of the first `flushed` on disk, the rest in
+    /// memory (journaled), so that both halves of a term's postings are checked.
+    fn store_of(dir: &std::path::Path, events: &[Event], flushed: usize) -> Store {
         let store = Store::open_with(
             dir,
             StoreOptions {
@@ -359,12 +428,6 @@ mod tests {
             },
         )
         .unwrap();
-        let events: Vec<Event> = (0..n)
-            .map(|i| {
-                let door = if i % 2 == 0 { "Lobby" } else { "Server Room" };
-                ev(&i.to_string(), 1_700_000_000_000 + i as i64 * 1000, door)
-            })
-            .collect();
         let (first, rest) = events.split_at(flushed);
         let append = |part: &[Event]| {
             store
@@ -377,7 +440,12 @@ mod tests {
         append(first);
         store.checkpoint(None).unwrap();
         append(rest);
-        (store, events)
+        store
+    }
+
+    fn store_with(dir: &std::path::Path, n: usize, flushed: usize) -> (Store, Vec<Event>) {
+        let events = events(n);
+        (store_of(dir, &events, flushed), events)
     }
 
     fn key_of(e: &Event) -> EventKey {
@@ -410,10 +478,56 @@ mod tests {
     #[test]
     fn slices_cover_every_key() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = store_with(dir.path(), SLICE_EVENTS + 7, 3);
-        let r = store.verify().unwrap();
-        assert!(r.is_consistent(), "{:?}", r.problems);
-        assert_eq!(r.events, SLICE_EVENTS as u64 + 7);
+        let (store, events) = store_with(dir.path(), 23, 9);
+        for slice in [1, 4, 22, 23, 100] {
+            let r = verify_store(&store, slice).unwrap();
+            assert!(r.is_consistent(), "slices of {slice}: {:?}", r.problems);
+            assert_eq!(
+                (r.events, r.postings),
+                (23, store.verify().unwrap().postings)
+            );
+        }
+        // Damage in the first and the last slice is found whatever the slicing.
+        drop_record(&store, key_of(&events[0]));
+        drop_record(&store, key_of(&events[22]));
+        for slice in [1, 4, 22, 100] {
+            let r = verify_store(&store, slice).unwrap();
+            for e in [&events[0], &events[22]] {
+                assert!(
+                    r.problems.iter().any(|p| matches!(
+                        p,
+                        Problem::DanglingPosting { key, .. } if *key == key_of(e)
+                    )),
+                    "slices of {slice}: {:?}",
+                    r.problems
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_posting_in_a_slice_before_its_term_first_appears_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events = events(12);
+        for i in [1, 11] {
+            events[i].door = Some(Ref::new("d-Attic", Some("Attic")));
+        }
+        let store = store_of(dir.path(), &events, 6);
+        // Event 1 now reads as Lobby: Attic is first met in the last slice, and its
+        // posting for event 1 lies in the first.
+        let mut changed = events[1].clone();
+        changed.door = Some(Ref::new("d-Lobby", Some("Lobby")));
+        put_record(&store, key_of(&events[1]), &changed);
+        let r = verify_store(&store, 4).unwrap();
+        assert!(
+            r.problems.contains(&Problem::StrayPosting {
+                index: Index::Door,
+                term: "i:d-Attic".into(),
+                key: key_of(&events[1])
+            }),
+            "{:?}",
+            r.problems
+        );
     }
 
     #[test]
