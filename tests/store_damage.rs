@@ -567,3 +567,43 @@ async fn a_damaged_store_moved_aside_is_rebuilt_from_the_sources_and_an_export()
     );
     sim.shutdown().await;
 }
+
+#[test]
+fn check_needs_the_store_to_itself_and_says_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(dir.path().join("empty.toml"), "operator = \"tester\"\n").unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
+        .arg("--config")
+        .arg(dir.path().join("empty.toml"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["daemon", "--exit-after", "30s"])
+        .env("HOME", &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = data.join("doorwatch.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never served its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = run_for(dir.path(), &data, &["check"]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("doorwatch pid {} holds the store", daemon.id())),
+        "{err}"
+    );
+    assert!(
+        err.contains("is in use by another doorwatch process"),
+        "{err}"
+    );
+}
