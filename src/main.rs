@@ -124,14 +124,14 @@ enum Command {
         #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
         exit_after: Option<std::time::Duration>,
     },
-    /// Check the store: every event readable and stored once, the indexes agreeing
-    /// with the events. Exits 1 listing the problems if any.
+    /// Check that the store is consistent (stop the daemon first); exits 1 listing problems.
     ///
-    /// It reads the store itself, so stop the daemon (or console) that holds it first.
-    /// If it reports damage: stop doorwatch, move <data dir>/store aside and start
-    /// again; sources re-fetch their backfill window, and `doorwatch import` of each
-    /// source's `raw` payloads from an earlier `export --format jsonl` restores older
-    /// history.
+    /// Reads every event: each must be readable and stored once, and the indexes must
+    /// agree with the events. It reads the store itself, so stop the daemon (or console)
+    /// that holds it first. If the store is damaged: stop doorwatch, move <data dir>/store
+    /// aside and start again; sources re-fetch their backfill window, and `doorwatch
+    /// import` of each source's `raw` payloads from an earlier `export --format jsonl`
+    /// restores older history.
     Check,
     /// Export history matching a query (all of it by default).
     Export {
