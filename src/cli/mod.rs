@@ -1,6 +1,7 @@
 //! The command-line commands other than the console. Each returns `anyhow::Result`;
 //! `main` prints one clear line for an error and exits non-zero.
 
+pub mod check;
 pub mod console;
 pub mod demo;
 pub mod export;

@@ -16,13 +16,16 @@
 //! Nothing outside this module knows about sled.
 
 pub mod codec;
+mod damage;
 pub mod keys;
 mod pages;
 mod postings;
 pub mod terms;
+mod verify;
 
 pub use keys::EventKey;
 pub use terms::Index;
+pub use verify::{Problem, VerifyReport};
 
 use crate::model::{Event, Vendor};
 use crate::sources::fields::fnv1a64;
@@ -77,8 +80,10 @@ pub enum StoreError {
         supported: u32,
     },
     #[error(
-        "the store at {path} is damaged ({detail}); move that directory aside and start again \
-         (sources re-fetch their backfill window; the damaged copy helps a bug report)"
+        "the store at {path} is damaged ({detail}). To recover: stop doorwatch, move that \
+         directory aside (mv {path} {path}.damaged) and start again; sources re-fetch their \
+         backfill window, and `doorwatch import` restores older history from an export (README: \
+         \"If the store is damaged\"). Keep the damaged copy for a bug report"
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error("cannot open the store at {path}: {detail}")]
@@ -220,6 +225,13 @@ impl Store {
             path: path.clone(),
             detail: e.to_string(),
         })?;
+        // sled 0.34 may panic on a damaged file instead of saying so; the open and the
+        // first reads are where damage shows, and it is to be reported, not a crash.
+        damage::catch_panics(&path, || Store::open_at(path.clone(), opts))
+            .map_err(|e| e.located(&path))
+    }
+
+    fn open_at(path: PathBuf, opts: StoreOptions) -> Result<Store> {
         let config = sled::Config::new()
             .path(&path)
             .cache_capacity(opts.cache_capacity)
@@ -1174,13 +1186,15 @@ fn open_error(path: &Path, e: sled::Error) -> StoreError {
                 path: path.to_path_buf(),
             }
         }
-        sled::Error::Corruption { .. } => StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        },
-        other => StoreError::Open {
-            path: path.to_path_buf(),
-            detail: other.to_string(),
+        other => match damage::sled_damage(&other) {
+            Some(detail) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail,
+            },
+            None => StoreError::Open {
+                path: path.to_path_buf(),
+                detail: other.to_string(),
+            },
         },
     }
 }
