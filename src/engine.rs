@@ -42,7 +42,8 @@ pub struct AuditRecord {
 }
 
 pub struct Engine {
-    store: Store,
+    /// Shared with the sources' sinks only to save rotated credentials at once.
+    store: std::sync::Arc<Store>,
     pub live: LiveState,
     pub alarms: AlarmEngine,
 }
@@ -58,13 +59,13 @@ impl Engine {
         config: AlarmConfig,
         opts: StoreOptions,
     ) -> anyhow::Result<Engine> {
-        let store = Store::open_with(
+        let store = std::sync::Arc::new(Store::open_with(
             data_dir,
             StoreOptions {
                 auto_checkpoint: false,
                 ..opts
             },
-        )?;
+        )?);
         let snapshot = store
             .snapshot()?
             .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok())
@@ -120,6 +121,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, for writes that must not wait for the engine (rotated credentials).
+    pub fn store_handle(&self) -> std::sync::Arc<Store> {
+        self.store.clone()
     }
 
     fn fold(&mut self, e: &Event) -> Vec<AlarmChange> {

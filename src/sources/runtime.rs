@@ -283,7 +283,6 @@ enum Command {
         bool,
         oneshot::Sender<Result<CommitReport, String>>,
     ),
-    SaveCredential(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Inventory(String, Vendor, Inventory),
     Ack(AckRequest, oneshot::Sender<AckOutcome>),
     CatchUp(String, CatchUpReport),
@@ -307,6 +306,8 @@ pub type AckOutcome =
 #[derive(Clone)]
 pub struct Sink {
     tx: mpsc::Sender<Command>,
+    /// For rotated credentials only, which must not wait behind queued commits.
+    store: Arc<crate::store::Store>,
 }
 
 impl Sink {
@@ -357,14 +358,15 @@ impl Sink {
     }
 
     /// Persist a rotated credential (see [`crate::store::Store::set_credential`]).
+    /// Written straight to the store, not through the engine's queue: the vendor has
+    /// spent the old credential, and behind a backlog of commits the new one waited
+    /// long enough for a kill -9 to lose the login (crash_safety saw 2 in 22 kills).
     pub async fn save_credential(&self, source: &str, value: Vec<u8>) -> anyhow::Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::SaveCredential(source.to_string(), value, reply))
-            .map_err(|_| anyhow::anyhow!("the store has closed"))?;
-        rx.await
+        let (store, source) = (self.store.clone(), source.to_string());
+        tokio::task::spawn_blocking(move || store.set_credential(&source, &value))
+            .await
             .map_err(|_| anyhow::anyhow!("the store has closed"))?
-            .map_err(|e| anyhow::anyhow!(e))
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -429,6 +431,7 @@ pub fn spawn_engine(
     on_commit: impl Fn(&Engine, &[Event]) + Send + 'static,
 ) -> (Sink, EngineThread) {
     let (tx, rx) = mpsc::channel::<Command>();
+    let store = engine.store_handle();
     let shared: SharedEngine = Arc::new(Mutex::new(engine));
     let engine = shared.clone();
     let (changed_tx, changed) = watch::channel(0u64);
@@ -472,13 +475,6 @@ pub fn spawn_engine(
                         drop(engine);
                         let _ = reply.send(answer);
                     }
-                    Ok(Command::SaveCredential(source, value, reply)) => {
-                        let r = lock_engine(&engine)
-                            .store()
-                            .set_credential(&source, &value)
-                            .map_err(|e| e.to_string());
-                        let _ = reply.send(r);
-                    }
                     Ok(Command::Inventory(source, vendor, inventory)) => {
                         let changes =
                             lock_engine(&engine).apply_inventory(&source, vendor, &inventory);
@@ -514,7 +510,7 @@ pub fn spawn_engine(
         })
         .expect("spawn the engine thread");
     (
-        Sink { tx },
+        Sink { tx, store },
         EngineThread {
             handle,
             engine: shared,

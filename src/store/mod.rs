@@ -1055,6 +1055,36 @@ fn take_indices<T>(items: Vec<T>, indices: &[usize]) -> Vec<T> {
         .collect()
 }
 
+#[cfg(test)]
+impl Store {
+    /// Tests: set (`Some`) or remove (`None`) the raw body stored under `key`, bypassing
+    /// dedupe, postings and the count — to forge damage.
+    pub(crate) fn forge(&self, key: EventKey, body: Option<Vec<u8>>) {
+        let (page_key, mut entries) = match self.page_holding(key).unwrap() {
+            Some((max, bytes)) => {
+                let page = pages::PageView::parse(&bytes).unwrap();
+                let entries: Vec<(EventKey, Vec<u8>)> =
+                    page.entries().map(|(k, b)| (k, b.to_vec())).collect();
+                (Some(max), entries)
+            }
+            None => (None, Vec::new()),
+        };
+        entries.retain(|(k, _)| *k != key);
+        if let Some(body) = body {
+            entries.push((key, body));
+            entries.sort_by_key(|(k, _)| *k);
+        }
+        let mut writes = sled::Batch::default();
+        if let Some(old) = page_key {
+            writes.remove(&old.page());
+        }
+        if let Some((newest, _)) = entries.last() {
+            writes.insert(&newest.page(), pages::encode(&entries));
+        }
+        self.tree.apply_batch(writes).unwrap();
+    }
+}
+
 /// See [`Store::reader`].
 pub struct EventReader<'a> {
     store: &'a Store,
@@ -1090,13 +1120,14 @@ fn page_key_of(k: &[u8]) -> Result<EventKey> {
     Ok(EventKey::from_bytes(&k[1..]).ok_or(codec::DecodeError("bad page key"))?)
 }
 
-/// Events of a run of pages, one page decoded at a time.
+/// Events of a run of pages, one page decoded at a time. A damaged event or page is
+/// one `Err` item; the scan goes on past it (a search stops there, `check` counts on).
 struct PageScan {
     pages: Option<sled::Iter>,
     range: KeyRange,
     newest_first: bool,
     /// The current page's events, in the order they are handed out (popped from the back).
-    ready: Vec<(EventKey, Event)>,
+    ready: Vec<Result<(EventKey, Event)>>,
 }
 
 impl PageScan {
@@ -1109,26 +1140,45 @@ impl PageScan {
         }
     }
 
-    fn next_page(&mut self) -> Option<Result<()>> {
-        let pages = self.pages.as_mut()?;
+    /// Decode the next page into `ready`; `false` when there are no more pages.
+    fn next_page(&mut self) -> bool {
+        let Some(pages) = self.pages.as_mut() else {
+            return false;
+        };
         let item = if self.newest_first {
             pages.next_back()
         } else {
             pages.next()
-        }?;
-        Some((|| {
-            let (_, bytes) = item?;
-            let page = pages::PageView::parse(&bytes)?;
-            for slot in page.slots_between(self.range.lo, self.range.hi) {
-                let key = page.key(slot);
-                self.ready
-                    .push((key, codec::decode(key.ms, page.body(slot))?));
+        };
+        let Some(item) = item else {
+            return false;
+        };
+        let bytes = match item {
+            Ok((_, bytes)) => bytes,
+            Err(e) => {
+                // sled itself failed: nothing after this can be trusted to come.
+                self.pages = None;
+                self.ready.push(Err(e.into()));
+                return true;
             }
-            if !self.newest_first {
-                self.ready.reverse();
+        };
+        match pages::PageView::parse(&bytes) {
+            Ok(page) => {
+                for slot in page.slots_between(self.range.lo, self.range.hi) {
+                    let key = page.key(slot);
+                    self.ready.push(
+                        codec::decode(key.ms, page.body(slot))
+                            .map(|e| (key, e))
+                            .map_err(StoreError::from),
+                    );
+                }
+                if !self.newest_first {
+                    self.ready.reverse();
+                }
             }
-            Ok(())
-        })())
+            Err(e) => self.ready.push(Err(e.into())),
+        }
+        true
     }
 }
 
@@ -1138,12 +1188,10 @@ impl Iterator for PageScan {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(item) = self.ready.pop() {
-                return Some(Ok(item));
+                return Some(item);
             }
-            if let Err(e) = self.next_page()? {
-                // One error ends the scan: the pages after a damaged one are not trusted.
-                self.pages = None;
-                return Some(Err(e));
+            if !self.next_page() {
+                return None;
             }
         }
     }

@@ -457,11 +457,11 @@ mod tests {
     }
 
     fn put_record(store: &Store, key: EventKey, e: &Event) {
-        store.tree.insert(key.primary(), codec::encode(e)).unwrap();
+        store.forge(key, Some(codec::encode(e)));
     }
 
     fn drop_record(store: &Store, key: EventKey) {
-        store.tree.remove(key.primary()).unwrap();
+        store.forge(key, None);
     }
 
     #[test]
@@ -603,10 +603,7 @@ mod tests {
     fn an_undecodable_record_is_reported_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         let (store, events) = store_with(dir.path(), 6, 3);
-        store
-            .tree
-            .insert(key_of(&events[1]).primary(), &[0xEE, 1, 2][..])
-            .unwrap();
+        store.forge(key_of(&events[1]), Some(vec![0xEE, 1, 2]));
         let r = store.verify().unwrap();
         assert!(
             r.problems
