@@ -310,36 +310,42 @@ pub fn final_status_lines(
 }
 
 fn lines_for(statuses: Vec<crate::sources::runtime::SourceStatus>) -> Vec<String> {
-    statuses
-        .into_iter()
-        .map(|s| {
-            let last = s
-                .last_event_at
-                .map(|t| crate::model::format_time(&t))
-                .unwrap_or_else(|| "-".into());
-            let reason = match (&s.state, &s.reason) {
-                (LinkState::Failed | LinkState::BackingOff, Some(r)) => format!(" ({r})"),
-                _ => String::new(),
-            };
-            let webhooks = if s.webhooks_accepted + s.webhooks_rejected > 0 {
-                format!(
-                    "; webhooks accepted {}, rejected {}",
-                    s.webhooks_accepted, s.webhooks_rejected
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "{} [{}]: {}{reason}; stored {}, duplicates {}, quarantined {}, last event {last}{webhooks}",
-                s.name,
-                s.vendor,
-                s.state.label(),
-                s.stored,
-                s.duplicates,
-                s.quarantined
-            )
-        })
-        .collect()
+    let now = chrono::Utc::now();
+    statuses.iter().map(|s| status_line(s, now)).collect()
+}
+
+/// One source's status as a line: `hq-kisi [kisi]: live; quiet for 45s; stored 120,
+/// duplicates 3, quarantined 1, last event ...`.
+pub fn status_line(
+    s: &crate::sources::runtime::SourceStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let last = s
+        .last_event_at
+        .map(|t| crate::model::format_time(&t))
+        .unwrap_or_else(|| "-".into());
+    let reason = match (&s.state, &s.reason) {
+        (LinkState::Failed | LinkState::BackingOff, Some(r)) => format!(" ({r})"),
+        _ => String::new(),
+    };
+    let notes: String = s.notes(now).iter().map(|n| format!("; {n}")).collect();
+    let webhooks = if s.webhooks_accepted + s.webhooks_rejected > 0 {
+        format!(
+            "; webhooks accepted {}, rejected {}",
+            s.webhooks_accepted, s.webhooks_rejected
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} [{}]: {}{reason}{notes}; stored {}, duplicates {}, quarantined {}, last event {last}{webhooks}",
+        s.name,
+        s.vendor,
+        s.state.label(),
+        s.stored,
+        s.duplicates,
+        s.quarantined
+    )
 }
 
 /// Where `doorwatch daemon` finds its config and store.

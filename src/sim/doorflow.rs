@@ -129,6 +129,10 @@ pub struct DoorflowFaults {
     token_epoch: AtomicU64,
     oversized: AtomicU32,
     oversized_declared: AtomicBool,
+    /// Added to the timestamps of events generated from now on, in ms.
+    skew_ms: AtomicI64,
+    /// Events served a second time by the duplicates switch.
+    duplicates_served: AtomicU64,
 }
 
 impl DoorflowFaults {
@@ -160,6 +164,16 @@ impl DoorflowFaults {
     pub fn expire_access_now(&self) {
         self.token_epoch.fetch_add(1, Ordering::SeqCst);
     }
+    /// Stamp events generated from now on `skew` off the simulated clock (a DoorFlow
+    /// whose clock is wrong, or steps when corrected); `since` reads the stamps.
+    pub fn set_clock_skew(&self, skew: chrono::Duration) {
+        self.skew_ms
+            .store(skew.num_milliseconds(), Ordering::SeqCst);
+    }
+    /// Events served again by [`Self::set_duplicates`] so far.
+    pub fn duplicates_served(&self) -> u64 {
+        self.duplicates_served.load(Ordering::SeqCst)
+    }
     /// Stop (or restart) the generator; the simulated clock stands still meanwhile.
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
@@ -187,6 +201,7 @@ impl DoorflowFaults {
         self.oversized.store(0, Ordering::SeqCst);
         self.duplicates.store(false, Ordering::SeqCst);
         self.paused.store(false, Ordering::SeqCst);
+        self.skew_ms.store(0, Ordering::SeqCst);
     }
 }
 
@@ -318,6 +333,7 @@ impl DoorflowSimHandle {
     /// Generate the next `n` events now (moving the simulated clock on); returns them.
     pub fn generate(&self, n: usize) -> Vec<Value> {
         let mut w = self.shared.world();
+        w.skew_ms = self.shared.faults.skew_ms.load(Ordering::SeqCst);
         (0..n).map(|_| w.step()).collect()
     }
     /// Every access and refresh token issued so far (to prove none leaks anywhere).
@@ -434,6 +450,10 @@ struct World {
     start_ms: i64,
     /// The simulated "now": the latest event or the generator's clock, whichever is later.
     now_ms: i64,
+    /// The time of the latest event, unskewed: events follow each other in time.
+    last_ms: i64,
+    /// Added to the stamps of new events ([`DoorflowFaults::set_clock_skew`]).
+    skew_ms: i64,
     offset: FixedOffset,
     mean_gap_ms: i64,
     next_random_ms: i64,
@@ -475,6 +495,8 @@ impl World {
             rng,
             start_ms,
             now_ms: start_ms,
+            last_ms: i64::MIN,
+            skew_ms: 0,
             offset,
             mean_gap_ms,
             next_random_ms: 0,
@@ -526,7 +548,8 @@ impl World {
                 (at, ch, code, person)
             }
         };
-        let ms = ms.max(self.ledger.last().map_or(i64::MIN, |e| e.ms));
+        let ms = ms.max(self.last_ms);
+        self.last_ms = ms;
         self.record(ms, ch, code, person)
     }
 
@@ -624,7 +647,7 @@ impl World {
 
     fn record(&mut self, ms: i64, ch: usize, code: i64, person: Option<u64>) -> Value {
         let ms = ms.div_euclid(1000) * 1000;
-        let at = self.stamp(ms);
+        let at = self.stamp(ms + self.skew_ms);
         {
             let c = &mut self.channels[ch];
             c.updated_ms = ms;
@@ -683,7 +706,7 @@ impl World {
         });
         self.now_ms = self.now_ms.max(ms);
         self.ledger.push(Stored {
-            ms,
+            ms: ms + self.skew_ms,
             code,
             channel: c.id,
             json: v.clone(),
@@ -802,6 +825,7 @@ async fn run_generator(shared: Arc<Shared>, speed: f64, cancel: CancellationToke
         }
         active += dt;
         let mut w = shared.world();
+        w.skew_ms = shared.faults.skew_ms.load(Ordering::SeqCst);
         let target = w.start_ms + (active.as_secs_f64() * speed * 1000.0) as i64;
         let mut budget = 10_000;
         while w.next_time() <= target && budget > 0 {
@@ -1200,7 +1224,8 @@ fn finish_events(
     }
     let total = matching.len();
     let mut start = (page - 1).saturating_mul(n);
-    if page > 1 && shared.faults.duplicates.load(Ordering::SeqCst) {
+    let repeats = page > 1 && shared.faults.duplicates.load(Ordering::SeqCst);
+    if repeats {
         start -= 1;
     }
     let items: Vec<&Value> = matching
@@ -1218,6 +1243,12 @@ fn finish_events(
     } else {
         if let Some(id) = max_id {
             shared.max_served_id.fetch_max(id, Ordering::SeqCst);
+        }
+        if repeats && start < total {
+            shared
+                .faults
+                .duplicates_served
+                .fetch_add(1, Ordering::SeqCst);
         }
         body
     };

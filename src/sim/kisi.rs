@@ -43,7 +43,7 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -202,6 +202,17 @@ struct Inner {
     started: DateTime<Utc>,
     /// Requests that passed auth, faults and limits (tests watch progress with it).
     served: AtomicU64,
+    /// Added to the clock from now on ([`KisiSimHandle::set_clock_skew`]), in ms.
+    skew_ms: AtomicI64,
+    /// Events served a second time by [`KisiFault::DuplicateAcrossPages`].
+    duplicates_served: AtomicU64,
+}
+
+impl Inner {
+    /// Kisi's clock: the configured one, skewed.
+    fn now(&self) -> DateTime<Utc> {
+        (self.opts.clock)() + chrono::Duration::milliseconds(self.skew_ms.load(Ordering::SeqCst))
+    }
 }
 
 /// Starts simulators; see [`KisiSim::start`].
@@ -234,6 +245,8 @@ impl KisiSim {
             locks: Mutex::new(locks),
             started,
             served: AtomicU64::new(0),
+            skew_ms: AtomicI64::new(0),
+            duplicates_served: AtomicU64::new(0),
             opts,
         });
 
@@ -299,6 +312,20 @@ impl KisiSimHandle {
 
     pub fn set_fault(&self, f: KisiFault, on: bool) {
         self.inner.faults.set(f, on);
+    }
+
+    /// Set Kisi's clock `skew` off the configured clock from now on (events and event
+    /// sets are stamped by it, intervals are read against it): a server whose clock is
+    /// wrong, or steps back or forward when it is corrected.
+    pub fn set_clock_skew(&self, skew: chrono::Duration) {
+        self.inner
+            .skew_ms
+            .store(skew.num_milliseconds(), Ordering::SeqCst);
+    }
+
+    /// Events served again by [`KisiFault::DuplicateAcrossPages`] so far.
+    pub fn duplicates_served(&self) -> u64 {
+        self.inner.duplicates_served.load(Ordering::SeqCst)
     }
 
     /// Every event generated so far (backfill included), in generation order, exactly
@@ -724,7 +751,7 @@ async fn create_event_set(
 
     // Snapshot under the ledger lock so nothing stamped before `now` is missed.
     let ledger = inner.ledger.lock().unwrap();
-    let now = (inner.opts.clock)();
+    let now = inner.now();
     let (start, end, interval) = match filters.get("interval") {
         None | Some(Value::Null) => {
             let start = now - chrono::Duration::days(90);
@@ -802,6 +829,7 @@ fn render_set(
         let from = if dup { offset - 1 } else { offset }.min(set.events.len());
         let to = (offset + limit).min(set.events.len());
         let page: Vec<Value> = set.events[from..to.max(from)].to_vec();
+        let repeats = dup && from < offset && !page.is_empty();
         if to < set.events.len() {
             obj.insert("cursor".into(), json!(encode_cursor(id, to)));
         }
@@ -815,6 +843,9 @@ fn render_set(
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from(cut.to_string()))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+        if repeats {
+            inner.duplicates_served.fetch_add(1, Ordering::SeqCst);
         }
     }
     axum::Json(Value::Object(obj)).into_response()
@@ -972,7 +1003,7 @@ fn step(inner: &Inner, g: &mut Generator, alarm: bool) -> Vec<(usize, Value)> {
 /// Stamp and append; `at = None` uses the clock (under the ledger lock).
 fn record(inner: &Inner, events: Vec<(usize, Value)>, at: Option<DateTime<Utc>>) {
     let mut ledger = inner.ledger.lock().unwrap();
-    let now = at.unwrap_or_else(|| (inner.opts.clock)());
+    let now = at.unwrap_or_else(|| inner.now());
     let now = Utc
         .timestamp_millis_opt(now.timestamp_millis())
         .single()

@@ -58,7 +58,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::Sid;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -239,6 +239,8 @@ pub struct PdkSimStats {
     pub malformed_sent: u64,
     /// Emits socketioxide refused (closed socket or full buffer).
     pub emit_failures: u64,
+    /// Second copies emitted by [`PdkFault::Duplicates`].
+    pub duplicates_sent: u64,
 }
 
 /// What the relay saw of one WebSocket connection.
@@ -288,6 +290,8 @@ struct Inner {
     /// Raw frames to push to every joined connection (malformed fault).
     inject: broadcast::Sender<String>,
     last_stamp: Mutex<i64>,
+    /// Added to the times payloads carry, from now on ([`PdkSimHandle::set_clock_skew`]).
+    skew_ms: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -320,6 +324,7 @@ impl PdkSim {
             kill: watch::channel(0).0,
             inject: broadcast::channel(256).0,
             last_stamp: Mutex::new(0),
+            skew_ms: AtomicI64::new(0),
             opts,
         });
         inner
@@ -398,6 +403,14 @@ impl PdkSimHandle {
 
     pub fn is_on(&self, f: PdkFault) -> bool {
         self.inner.faults.is_on(f)
+    }
+
+    /// Stamp payloads emitted from now on `skew` off the real clock (cloud nodes with a
+    /// wrong clock, or one that steps when corrected); history reads the stamps.
+    pub fn set_clock_skew(&self, skew: chrono::Duration) {
+        self.inner
+            .skew_ms
+            .store(skew.num_milliseconds(), Ordering::SeqCst);
     }
 
     /// Close every stream connection now (the server side hangs up).
@@ -823,9 +836,11 @@ impl Inner {
                     }
                     continue;
                 }
-                for _ in 0..copies {
+                for copy in 0..copies {
                     if c.socket.emit(topic, payload).is_err() {
                         stats.emit_failures += 1;
+                    } else if copy > 0 {
+                        stats.duplicates_sent += 1;
                     }
                 }
             }
@@ -1513,7 +1528,7 @@ impl Inner {
         if planned.is_empty() {
             return;
         }
-        let t = self.next_stamp();
+        let t = self.next_stamp() + self.skew_ms.load(Ordering::SeqCst);
         let mut out: Vec<(String, Value)> = Vec::new();
         {
             let mut ledger = lock(&self.ledger);

@@ -42,7 +42,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -193,6 +193,11 @@ struct Inner {
     stats: Mutex<Stats>,
     requests: AtomicU64,
     started: DateTime<Utc>,
+    /// Added to `created_at` and `occurred_at` of events generated from now on, in ms
+    /// ([`SeamSimHandle::set_clock_skew`]).
+    skew_ms: AtomicI64,
+    /// Events listed a second time by [`SeamFault::Duplicates`].
+    duplicates_served: AtomicU64,
 }
 
 /// Starts simulators; see [`SeamSim::start`].
@@ -225,6 +230,8 @@ impl SeamSim {
             stats: Mutex::new(Stats::default()),
             requests: AtomicU64::new(0),
             started,
+            skew_ms: AtomicI64::new(0),
+            duplicates_served: AtomicU64::new(0),
             opts,
         });
         backfill(&inner);
@@ -307,6 +314,20 @@ impl SeamSimHandle {
     pub fn newest_created_at(&self) -> Option<DateTime<Utc>> {
         let ledger = self.inner.ledger.lock().unwrap();
         ledger.iter().map(|e| e.created).max()
+    }
+
+    /// Stamp events generated from now on `skew` off the clock (Seam's servers stamping
+    /// with a wrong clock, or one that steps when corrected). Listing stays on time:
+    /// an event is listable `visibility_lag` after it was really made.
+    pub fn set_clock_skew(&self, skew: chrono::Duration) {
+        self.inner
+            .skew_ms
+            .store(skew.num_milliseconds(), Ordering::SeqCst);
+    }
+
+    /// Events listed twice by [`SeamFault::Duplicates`] so far.
+    pub fn duplicates_served(&self) -> u64 {
+        self.inner.duplicates_served.load(Ordering::SeqCst)
     }
 
     /// How many requests were answered with `status`.
@@ -587,6 +608,10 @@ async fn list_events(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     };
     let faults = &inner.faults;
     if faults.is_on(SeamFault::Duplicates) {
+        let twice = page.len().div_ceil(3) as u64;
+        if !faults.is_on(SeamFault::MalformedPage) {
+            inner.duplicates_served.fetch_add(twice, Ordering::SeqCst);
+        }
         page = page
             .into_iter()
             .enumerate()
@@ -1068,7 +1093,9 @@ fn reconnect(inner: &Inner, g: &mut Generator, dev: &mut Device) -> Vec<Draft> {
 fn record(inner: &Inner, ready: Vec<Ready>, at: Option<DateTime<Utc>>) {
     let mut ledger = inner.ledger.lock().unwrap();
     // Seam stamps microseconds; keeping more would make `since` compare unlike the wire.
-    let created = micros(at.unwrap_or_else(|| (inner.opts.clock)()));
+    let made = at.unwrap_or_else(|| (inner.opts.clock)());
+    let skew = chrono::Duration::milliseconds(inner.skew_ms.load(Ordering::SeqCst));
+    let created = micros(made + skew);
     let lag_max = inner.opts.visibility_lag.as_millis() as i64;
     for r in ready {
         let Ready {
@@ -1104,7 +1131,7 @@ fn record(inner: &Inner, ready: Vec<Ready>, at: Option<DateTime<Utc>>) {
         ev.extend(draft.fields);
         ledger.push(LedgerEntry {
             created,
-            visible: created + chrono::Duration::milliseconds(lag),
+            visible: made + chrono::Duration::milliseconds(lag),
             event: Value::Object(ev),
         });
     }

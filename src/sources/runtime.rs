@@ -69,6 +69,77 @@ pub struct SourceStatus {
     pub webhooks_accepted: u64,
     /// Webhook deliveries refused (bad or missing signature, stale, too large, no secret).
     pub webhooks_rejected: u64,
+    /// What the link went through lately, for the notes of [`SourceStatus::notes`].
+    #[serde(default)]
+    pub health: SourceHealth,
+}
+
+/// The recent history of a link that its state alone forgets: a source back to `live`
+/// a second after a 429 storm, a token renewed in the background, a vendor that stopped
+/// talking, or one whose clock is off ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceHealth {
+    /// When (by our clock) the source last stored a new event.
+    pub last_stored_at: Option<DateTime<Utc>>,
+    /// The latest reason the source backed off or failed, and when.
+    pub last_problem: Option<(DateTime<Utc>, String)>,
+    /// Credentials the vendor declared expired and the source renewed by itself.
+    pub token_renewals: u64,
+    /// The vendor's clock minus ours, as its newest timestamps show it (ms).
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// A live source that stored nothing new for this long says so.
+pub const QUIET_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+/// How long a source back to live still names what it recovered from.
+pub const PROBLEM_SHOWN_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// A vendor clock at least this far off ours is named.
+pub const CLOCK_NOTE_FROM: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+impl SourceStatus {
+    /// Short notes on the link's recent health, for status lines: `quiet for 45s`,
+    /// `recovered 12s ago from rate limited (HTTP 429)`, `token renewed 2×`,
+    /// `vendor clock 5m behind`.
+    pub fn notes(&self, now: DateTime<Utc>) -> Vec<String> {
+        let h = &self.health;
+        let mut notes = Vec::new();
+        if self.state == LinkState::Live
+            && let Some(at) = h.last_stored_at
+            && now - at >= QUIET_AFTER
+        {
+            notes.push(format!("quiet for {}", short_age(now - at)));
+        }
+        if matches!(self.state, LinkState::Live | LinkState::Connecting)
+            && let Some((at, why)) = &h.last_problem
+            && now - *at < PROBLEM_SHOWN_FOR
+        {
+            notes.push(format!("recovered {} ago from {why}", short_age(now - *at)));
+        }
+        if h.token_renewals > 0 {
+            notes.push(format!("token renewed {}×", h.token_renewals));
+        }
+        if let Some(ms) = h.clock_offset_ms {
+            let off = chrono::TimeDelta::milliseconds(ms.abs());
+            if off >= CLOCK_NOTE_FROM {
+                let side = if ms < 0 { "behind" } else { "ahead" };
+                // Measured on arrival, so a little short: round, don't truncate.
+                let off = off + chrono::TimeDelta::seconds(30);
+                notes.push(format!("vendor clock {} {side}", short_age(off)));
+            }
+        }
+        notes
+    }
+}
+
+/// `45s`, `3m`, `2h`, `4d`.
+fn short_age(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
 }
 
 /// Every source's status, shared between the source tasks and whoever displays them.
@@ -108,6 +179,7 @@ impl StatusBoard {
             changed_at: Utc::now(),
             webhooks_accepted: 0,
             webhooks_rejected: 0,
+            health: SourceHealth::default(),
         };
         self.lock().insert(name.to_string(), status);
         self.bump();
@@ -218,6 +290,7 @@ impl StatusHandle {
         let reason = reason.into();
         self.board.update(&self.name, |s| {
             s.state = LinkState::BackingOff;
+            s.health.last_problem = Some((Utc::now(), reason.clone()));
             s.reason = Some(reason);
             s.retry_at = chrono::Duration::from_std(wait)
                 .ok()
@@ -229,6 +302,7 @@ impl StatusHandle {
         let reason = reason.into();
         self.board.update(&self.name, |s| {
             s.state = LinkState::Failed;
+            s.health.last_problem = Some((Utc::now(), reason.clone()));
             s.reason = Some(reason);
             s.retry_at = None;
         });
@@ -255,7 +329,37 @@ impl StatusHandle {
             if report.newest > s.last_event_at {
                 s.last_event_at = report.newest;
             }
+            if report.stored > 0 {
+                s.health.last_stored_at = Some(Utc::now());
+            }
         });
+    }
+
+    /// Count events the vendor sent again that the source dropped itself (a page
+    /// repeating the previous one's last item), with the store's duplicates.
+    pub fn repeated(&self, n: usize) {
+        if n > 0 {
+            self.board.update(&self.name, |s| s.duplicates += n as u64);
+        }
+    }
+
+    /// The vendor said a credential expired and the source renewed it.
+    pub fn token_renewed(&self) {
+        self.board
+            .update(&self.name, |s| s.health.token_renewals += 1);
+    }
+
+    /// How far the vendor's clock is off ours, as measured on its newest timestamps
+    /// against when they arrived.
+    pub fn clock_offset(&self, offset: chrono::TimeDelta) {
+        let ms = offset.num_milliseconds();
+        let known = self.get().and_then(|s| s.health.clock_offset_ms);
+        // Only a change the notes could show is worth waking the console for.
+        let worth = known.is_none_or(|k| (k - ms).abs() >= 1_000);
+        if worth {
+            self.board
+                .update(&self.name, |s| s.health.clock_offset_ms = Some(ms));
+        }
     }
 
     pub fn get(&self) -> Option<SourceStatus> {
@@ -875,6 +979,19 @@ pub async fn drive(ctx: SourceCtx, mut poller: impl Poller) {
     ctx.status.stopped();
 }
 
+/// How far a vendor's clock may be off ours, or step (a vendor clock stepped back by
+/// NTP, a cloud node stamping with a drifted clock), without an event being lost: an
+/// event made at our time `t` carries a vendor time no earlier than `t` minus this.
+/// Sources that read by vendor time look back this far (see each source), and a
+/// stream's history backfill widens its window by it.
+pub fn skew_tolerance() -> chrono::Duration {
+    chrono::Duration::minutes(6)
+}
+
+/// How often a polled source that cannot see the vendor's clock sweeps back over
+/// [`skew_tolerance`] for events stamped behind its cursor.
+pub const SKEW_SWEEP_EVERY: Duration = Duration::from_secs(15);
+
 /// Event time at least this far behind is a catch-up worth showing as progress;
 /// anything closer is an ordinary poll.
 pub fn catch_up_min() -> chrono::Duration {
@@ -978,6 +1095,44 @@ mod tests {
         h.failed("token rejected — set KISI_API_KEY");
         h.stopped();
         assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
+    }
+
+    #[test]
+    fn notes_name_quiet_links_past_trouble_renewals_and_clocks() {
+        let board = StatusBoard::new();
+        let h = board.register("hq", Vendor::Pdk);
+        let notes = |now| board.get("hq").unwrap().notes(now);
+        h.live();
+        assert!(
+            notes(Utc::now()).is_empty(),
+            "nothing stored yet: nothing to say"
+        );
+        h.committed(&CommitReport {
+            stored: 1,
+            newest: Some(Utc::now()),
+            ..CommitReport::default()
+        });
+        let later = Utc::now() + chrono::Duration::milliseconds(45_500);
+        assert_eq!(notes(later), ["quiet for 45s"]);
+        h.backing_off("rate limited (HTTP 429)", Duration::from_secs(1));
+        assert!(notes(later).is_empty(), "backing off says so itself");
+        h.live();
+        h.token_renewed();
+        h.clock_offset(chrono::Duration::seconds(-299));
+        assert_eq!(
+            notes(later),
+            [
+                "quiet for 45s",
+                "recovered 45s ago from rate limited (HTTP 429)",
+                "token renewed 1×",
+                "vendor clock 5m behind"
+            ]
+        );
+        h.clock_offset(chrono::Duration::seconds(2));
+        let much_later = Utc::now() + PROBLEM_SHOWN_FOR;
+        assert_eq!(notes(much_later), ["quiet for 10m", "token renewed 1×"]);
+        h.repeated(2);
+        assert_eq!(board.get("hq").unwrap().duplicates, 2);
     }
 
     #[test]

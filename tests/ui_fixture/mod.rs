@@ -93,6 +93,7 @@ fn status(name: &str, vendor: Vendor, state: LinkState, last_min: Option<i64>) -
         changed_at: now(),
         webhooks_accepted: 0,
         webhooks_rejected: 0,
+        health: Default::default(),
     }
 }
 

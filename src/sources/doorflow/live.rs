@@ -8,6 +8,13 @@
 //! that is not JSON is quarantined raw and fetched again after a backoff.
 //!
 //! The cursor is the newest `created_at` committed (JSON `{"created_at": ...}`).
+//!
+//! DoorFlow's clock: every [`runtime::SKEW_SWEEP_EVERY`] a window sweeps from
+//! [`runtime::skew_tolerance`] before the (our) time the last complete sweep began, so
+//! events stamped by a DoorFlow clock that stepped back (or ran ahead and was
+//! corrected) are found by the next sweep, even when the cursor ran ahead meanwhile or
+//! an outage hid the step; what was committed that far back is remembered, so the
+//! sweep stores only what is new.
 
 mod channels;
 mod oauth;
@@ -96,6 +103,8 @@ fn decode_cursor(bytes: &[u8]) -> Option<DateTime<Utc>> {
 struct Window {
     since: DateTime<Utc>,
     walk: PageWalk,
+    /// The newest `created_at` among the events new to this window.
+    newest_new: Option<DateTime<Utc>>,
 }
 
 /// Paging through one listing with `page=1,2,...` (§3.2). Offsets are fragile: an
@@ -192,6 +201,13 @@ struct DoorflowPoller {
     channels_summary: String,
     /// A window far behind that takes more than a page is shown as a catch-up.
     catch_up: CatchUpTracker,
+    /// When the last sweep began (to space them).
+    last_sweep: Instant,
+    /// Our time when the last complete sweep began: everything DoorFlow made since is
+    /// stamped after this minus the skew tolerance.
+    swept_at: DateTime<Utc>,
+    /// Our time when the sweep under way began.
+    sweeping: Option<DateTime<Utc>>,
 }
 
 impl DoorflowPoller {
@@ -217,7 +233,16 @@ impl DoorflowPoller {
             channels_due: Instant::now(),
             channels_summary: String::new(),
             catch_up: CatchUpTracker::default(),
+            last_sweep: Instant::now(),
+            swept_at: Utc::now(),
+            sweeping: None,
         }
+    }
+
+    /// Where a sweep starts: no event DoorFlow made since the last complete sweep
+    /// began is stamped earlier.
+    fn sweep_from(&self) -> DateTime<Utc> {
+        self.swept_at - runtime::skew_tolerance()
     }
 
     fn events_query(&self, since: DateTime<Utc>, page: usize) -> Vec<(&'static str, String)> {
@@ -235,9 +260,19 @@ impl DoorflowPoller {
 
     /// Fetch and commit the next page of the current window (opening one if needed).
     async fn poll_events(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
+        let sweep = self.window.is_none() && self.last_sweep.elapsed() >= runtime::SKEW_SWEEP_EVERY;
+        if sweep {
+            self.last_sweep = Instant::now();
+        }
+        let mut since = self.resume_from - OVERLAP;
+        if sweep {
+            self.sweeping = Some(Utc::now());
+            since = since.min(self.sweep_from());
+        }
         let window = self.window.get_or_insert_with(|| Window {
-            since: self.resume_from - OVERLAP,
+            since,
             walk: PageWalk::new(),
+            newest_new: None,
         });
         let (since, page) = (window.since, window.walk.page);
         let query = self.events_query(since, page);
@@ -270,7 +305,20 @@ impl DoorflowPoller {
         };
         let ids: Vec<String> = items.iter().map(item_id).collect();
         let count = ids.len();
-        self.commit_page(ctx, items).await?;
+        // An id this window already read is DoorFlow repeating it (a rescan after a
+        // shifted offset reads everything again on purpose).
+        let repeats = self.window.as_ref().map_or(0, |w| {
+            if w.walk.rescanned {
+                0
+            } else {
+                ids.iter().filter(|id| w.walk.seen.contains(*id)).count()
+            }
+        });
+        ctx.status.repeated(repeats);
+        let newest_new = self.commit_page(ctx, items).await?;
+        if let Some(w) = self.window.as_mut() {
+            w.newest_new = w.newest_new.max(newest_new);
+        }
         let more = self
             .window
             .as_mut()
@@ -286,15 +334,28 @@ impl DoorflowPoller {
             Ok(Polled::More)
         } else {
             self.catch_up.end(ctx);
-            self.window = None;
-            let horizon = self.resume_from - OVERLAP - chrono::Duration::seconds(1);
+            // The newest event new to the window was just made, stamped by DoorFlow's
+            // clock: how far off ours it runs.
+            if let Some(newest) = self.window.take().and_then(|w| w.newest_new) {
+                ctx.status.clock_offset(newest - Utc::now());
+            }
+            if let Some(began) = self.sweeping.take() {
+                self.swept_at = began;
+            }
+            let horizon =
+                (self.resume_from - OVERLAP).min(self.sweep_from()) - chrono::Duration::seconds(1);
             self.recent.retain(|_, t| *t >= horizon);
             Ok(Polled::CaughtUp)
         }
     }
 
     /// Commit one page: its new events, its unparseable items, and the cursor.
-    async fn commit_page(&mut self, ctx: &SourceCtx, items: Vec<Value>) -> Result<(), FetchError> {
+    /// Returns the newest time among the new events.
+    async fn commit_page(
+        &mut self,
+        ctx: &SourceCtx,
+        items: Vec<Value>,
+    ) -> Result<Option<DateTime<Utc>>, FetchError> {
         let (events, rejected) = parse_items(ctx.name(), Vendor::Doorflow, items, Utc::now());
         let newest = events.iter().map(|e| e.occurred_at).max();
         let resume = newest.map_or(self.resume_from, |n| n.max(self.resume_from));
@@ -307,8 +368,9 @@ impl DoorflowPoller {
             .filter(|r| !self.recent.contains_key(&reject_key(r)))
             .collect();
         if events.is_empty() && rejected.is_empty() && resume == self.resume_from {
-            return Ok(());
+            return Ok(None);
         }
+        let newest_new = events.iter().map(|e| e.occurred_at).max();
         let mut seen: Vec<(String, DateTime<Utc>)> = events
             .iter()
             .map(|e| (e.id.clone(), e.occurred_at))
@@ -322,7 +384,7 @@ impl DoorflowPoller {
         .await?;
         self.recent.extend(seen);
         self.resume_from = resume;
-        Ok(())
+        Ok(newest_new)
     }
 
     /// A 400 on the events list: most likely a code this server does not accept in

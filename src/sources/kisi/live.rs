@@ -22,6 +22,15 @@
 //! and a persistent fault shows as backing off, not as a silent hole. (Skipping ahead
 //! is impossible anyway: the next page's cursor is inside the truncated body.)
 //!
+//! Kisi's clock: the live front follows the `created_at` Kisi gives each new set, so
+//! events stamped by a Kisi clock behind ours are read as they come, and a live
+//! interval reaches as far ahead as Kisi's clock was last seen to run, so events it
+//! stamps in our future are not left waiting for our clock. When Kisi's clock steps back
+//! (events now stamped minutes before what was read), the front steps back with it and
+//! the next interval reads from there: late-stamped events are found, not skipped.
+//! Whatever the clock did while the source could not look (an error, a restart), the
+//! next live interval reaches back the skew tolerance.
+//!
 //! Limits: a client-side limiter keeps to 5 requests/s per credential and one
 //! `POST /event_sets` per second; `runtime::drive` handles 429 (Retry-After, else
 //! backoff), 5xx/timeouts (backoff) and 401 (the source fails, naming the env var).
@@ -41,7 +50,7 @@ use api::{KisiApi, SetRead, SetReply, SetStatus};
 use chrono::{DateTime, Utc};
 use progress::{Progress, Span};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -95,6 +104,11 @@ struct KisiPoller {
     /// A backfill, or a live front far behind, is shown as a catch-up until a poll
     /// finds nothing more waiting.
     catch_up: CatchUpTracker,
+    /// How far Kisi's clock ran ahead of ours when it made the last set (zero if not).
+    kisi_ahead: chrono::Duration,
+    /// The source could not watch Kisi's clock for a while (an error, a restart): the
+    /// next live interval reaches back the skew tolerance.
+    look_back: bool,
 }
 
 /// An event set being paged.
@@ -109,6 +123,8 @@ struct OpenSet {
     cursor: Option<String>,
     /// Ids (and times) a live set has committed so far: the next interval's overlap.
     read: Vec<(String, DateTime<Utc>)>,
+    /// Every id the set's pages brought so far: one that comes again is Kisi repeating it.
+    seen: HashSet<String>,
     opened: Instant,
     /// Polls in a row that ended on a malformed page.
     malformed_polls: u32,
@@ -165,6 +181,8 @@ impl KisiPoller {
             next_inventory: None,
             open: None,
             catch_up: CatchUpTracker::default(),
+            kisi_ahead: chrono::Duration::zero(),
+            look_back: ctx.cursor.is_some(),
         })
     }
 
@@ -176,12 +194,21 @@ impl KisiPoller {
         purpose: Purpose,
     ) -> Result<(), FetchError> {
         let created = self.create_set(ctx, &span).await?;
-        // Kisi's clock may lag ours: what it stamps after making the set can still fall
-        // before our end, so the live front only moves to its clock.
-        let end = created
-            .created_at
-            .map_or(span.end, |t| t.min(span.end))
-            .max(span.start);
+        let arrived = Utc::now();
+        if let Some(t) = created.created_at {
+            ctx.status.clock_offset(t - arrived);
+            self.kisi_ahead = (t - arrived).max(chrono::Duration::zero());
+        }
+        let end = match purpose {
+            // Kisi's clock may lag ours, or have stepped back: what it stamps after
+            // making the set can fall before our end, so the live front moves to its
+            // clock, backwards too (the next interval then reads from there).
+            Purpose::Live => created.created_at.unwrap_or(arrived).min(span.end),
+            Purpose::Backfill => created
+                .created_at
+                .map_or(span.end, |t| t.min(span.end))
+                .max(span.start),
+        };
         let set = OpenSet {
             id: created.id,
             purpose,
@@ -195,6 +222,7 @@ impl KisiPoller {
             },
             cursor: None,
             read: Vec::new(),
+            seen: HashSet::new(),
             opened: Instant::now(),
             malformed_polls: 0,
         };
@@ -351,6 +379,9 @@ impl KisiPoller {
     ) -> Result<(), FetchError> {
         let (mut events, quarantine) =
             runtime::parse_items(ctx.name(), Vendor::Kisi, items, Utc::now());
+        let brought = events.len();
+        events.retain(|e| set.seen.insert(e.id.clone()));
+        ctx.status.repeated(brought - events.len());
         if set.purpose == Purpose::Live {
             events.retain(|e| !self.overlap_ids.contains_key(&e.id));
             set.read
@@ -373,9 +404,12 @@ impl KisiPoller {
         Ok(())
     }
 
-    /// Keep the ids the next live interval will read again.
+    /// Keep the ids the next live intervals will read again: the overlap's, and those
+    /// a step back of Kisi's clock (up to the skew tolerance) would bring again.
     fn remember_overlap(&mut self, read: Vec<(String, DateTime<Utc>)>) {
-        let from = self.progress.overlap_from(self.overlap);
+        let from = self
+            .progress
+            .overlap_from(self.overlap + runtime::skew_tolerance());
         self.overlap_ids.extend(read);
         self.overlap_ids.retain(|_, at| *at >= from);
     }
@@ -407,13 +441,31 @@ impl KisiPoller {
 
 impl Poller for KisiPoller {
     async fn poll(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
+        let polled = self.poll_once(ctx).await;
+        if polled.is_err() {
+            self.look_back = true;
+        }
+        polled
+    }
+}
+
+impl KisiPoller {
+    async fn poll_once(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
         let mut more = false;
         self.begin_catch_up(ctx);
         if let Some(set) = self.open.take() {
             self.finish(ctx, set, None).await?;
         }
-        if let Some((span, cut)) = self.progress.live_span(Utc::now(), self.overlap) {
+        // Up to Kisi's clock where it runs ahead of ours.
+        let now = Utc::now() + self.kisi_ahead;
+        if let Some((mut span, cut)) = self.progress.live_span(now, self.overlap) {
+            // (Not on a 90-day window: Kisi takes no longer one.)
+            if self.look_back && self.progress.overlap_applies && !cut {
+                let back = self.overlap + runtime::skew_tolerance();
+                span.start = span.start.min(self.progress.overlap_from(back));
+            }
             self.read_interval(ctx, span, Purpose::Live).await?;
+            self.look_back = false;
             more |= cut;
         }
         if self.next_inventory.is_none_or(|t| Instant::now() >= t) {
@@ -428,9 +480,7 @@ impl Poller for KisiPoller {
         }
         Ok(if more { Polled::More } else { Polled::CaughtUp })
     }
-}
 
-impl KisiPoller {
     /// Begin a catch-up when history is still to be read (a backfill) or the live
     /// front is far behind (an outage): from the oldest event time left to now.
     fn begin_catch_up(&mut self, ctx: &SourceCtx) {

@@ -20,7 +20,7 @@ mod ingest;
 mod tokens;
 
 use crate::config::SecretKind;
-use crate::sources::runtime::{Backoff, CatchUpTracker, FetchError, SourceCtx};
+use crate::sources::runtime::{self, Backoff, CatchUpTracker, FetchError, SourceCtx};
 use crate::sources::socketio::{
     self, EioVersion, EnginePacket, EngineRules, Heartbeat, SocketPacket, Violation, connect_frame,
     decode_engine, decode_socket, encode_engine, renewed_token_frame, subscribe_frame,
@@ -86,8 +86,13 @@ const CONFIRM_AFTER: Duration = Duration::from_secs(3);
 /// How often a live link commits its cursor when no events come.
 const CURSOR_EVERY: Duration = Duration::from_secs(2);
 const BACKFILL_ATTEMPTS: u32 = 3;
-/// Backfill a little more than the gap on both sides: clocks differ.
-const BACKFILL_MARGIN_MS: i64 = 2_000;
+/// Backfill more than the gap on both sides: clocks differ. PDK stamps events with its
+/// own clock, which may be off ours by up to the skew tolerance (or have stepped while
+/// the link was down), so an event of the gap can carry a time minutes either side of
+/// it. Events already stored that the wider window brings again are dropped unstored.
+fn backfill_margin_ms() -> i64 {
+    runtime::skew_tolerance().num_milliseconds().max(2_000)
+}
 /// Held events are taken as delivered this long after the first event that followed
 /// a renewal.
 const THAW_AFTER: Duration = Duration::from_secs(1);
@@ -756,7 +761,10 @@ impl Runner {
             return;
         }
         let tokens = self.tokens.clone();
-        let (from, to) = (gap.start_ms - BACKFILL_MARGIN_MS, end + BACKFILL_MARGIN_MS);
+        let (from, to) = (
+            gap.start_ms - backfill_margin_ms(),
+            end + backfill_margin_ms(),
+        );
         if let (Some(start), Some(end)) = (ms_time(from), ms_time(to)) {
             self.catch_up.begin(&self.ctx, start, end, None);
         }
@@ -806,8 +814,8 @@ impl Runner {
                 let prepared = self.ingest.prepare_backfill(items, gap, now);
                 self.commit(prepared).await?;
                 // History comes in one answer: one page covering the whole gap.
-                let start = ms_time(gap.start_ms - BACKFILL_MARGIN_MS);
-                let end = gap.end_ms.and_then(|e| ms_time(e + BACKFILL_MARGIN_MS));
+                let start = ms_time(gap.start_ms - backfill_margin_ms());
+                let end = gap.end_ms.and_then(|e| ms_time(e + backfill_margin_ms()));
                 if let (Some(start), Some(end)) = (start, end) {
                     self.catch_up.page(&self.ctx, start, end, count);
                 }
@@ -892,20 +900,38 @@ impl Runner {
         r: Option<Result<Token, FetchError>>,
     ) -> Result<(), Ended> {
         match r {
-            Some(Ok(token)) => self.send_renewed(s, token).await,
+            Some(Ok(token)) => {
+                self.send_renewed(s, token).await;
+                self.ctx.status.live();
+            }
             Some(Err(FetchError::Unauthorized(reason))) | Some(Err(FetchError::Fatal(reason))) => {
                 return Err(Ended::Failed(reason));
             }
+            // The link stays up, but PDK holds the events of an expired token until
+            // a renewal gets through: say so.
             Some(Err(FetchError::RateLimited { retry_after })) => {
                 let wait = retry_after.unwrap_or_else(|| s.renew_backoff.next_wait());
                 s.renew_retry_at = Some(Instant::now() + wait);
+                s.renew_wanted |= s.frozen_since.is_some();
+                self.ctx
+                    .status
+                    .backing_off("token renewal rate limited (HTTP 429)", wait);
             }
             Some(Err(FetchError::Transient(reason))) => {
                 let wait = s.renew_backoff.next_wait();
                 tracing::warn!(source = self.ctx.name(), ?wait, "token renewal: {reason}");
                 s.renew_retry_at = Some(Instant::now() + wait);
+                // PDK says `invalidToken` once and holds the events until a renewal
+                // gets through: try again after the wait, unasked.
+                s.renew_wanted |= s.frozen_since.is_some();
+                self.ctx
+                    .status
+                    .backing_off(format!("token renewal failed: {reason}"), wait);
             }
-            None => s.renew_retry_at = Some(Instant::now() + s.renew_backoff.next_wait()),
+            None => {
+                s.renew_retry_at = Some(Instant::now() + s.renew_backoff.next_wait());
+                s.renew_wanted |= s.frozen_since.is_some();
+            }
         }
         Ok(())
     }
@@ -941,6 +967,7 @@ impl Runner {
             s.frozen_since = None;
             self.ingest.thaw();
             s.renew_backoff.reset();
+            self.ctx.status.token_renewed();
         }
         if s.renew_wanted && s.renew_retry_at.is_none_or(|t| now >= t) {
             self.renew(s, false).await;
@@ -971,7 +998,14 @@ impl Runner {
     /// Commit what is due (`all`: every pending item; companions still waiting for
     /// their primary stay out, covered by the cursor's safe point).
     async fn flush(&mut self, all: bool) -> Result<(), Ended> {
-        let prepared = self.ingest.prepare(now_ms(), all);
+        let now = now_ms();
+        let prepared = self.ingest.prepare(now, all);
+        // Stream events arrive as they happen, stamped by PDK's clock: the newest tells
+        // how far off ours it runs.
+        let newest = prepared.batch.events.iter().map(|e| e.occurred_at).max();
+        if let (Some(newest), Some(now)) = (newest, ms_time(now)) {
+            self.ctx.status.clock_offset(newest - now);
+        }
         self.commit(prepared).await
     }
 

@@ -12,6 +12,13 @@
 //! cursor keep that re-read from storing anything twice. A poll ends when its open
 //! window (`since`) brings no new id.
 //!
+//! Seam's clock: every [`runtime::SKEW_SWEEP_EVERY`] a poll sweeps from
+//! [`runtime::skew_tolerance`] before the (our) time the last complete sweep began, so
+//! events stamped by a Seam clock that stepped back (or ran ahead and was corrected)
+//! are found by the next sweep, even when the cursor ran ahead meanwhile or an outage
+//! hid the step; the ids committed that far back are remembered (in memory) so the
+//! sweep stores only what is new.
+//!
 //! Offline history (a lock uploading what it recorded while cut off) has an old
 //! `occurred_at` and a new `created_at`: paging on creation time is what finds it.
 //!
@@ -38,7 +45,7 @@ use crate::sources::runtime::{
 use crate::store::AppendBatch;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Events asked for per page (Seam's documented default).
@@ -109,6 +116,16 @@ struct SeamPoller {
     next_inventory: Option<tokio::time::Instant>,
     /// A scan far behind that needs more than one page is shown as a catch-up.
     catch_up: CatchUpTracker,
+    /// Ids committed within the skew tolerance behind the cursor, with their
+    /// `created_at`: a sweep reads them again and must not store them twice.
+    lookback_ids: HashMap<String, DateTime<Utc>>,
+    /// When the last sweep began (to space them).
+    last_sweep: tokio::time::Instant,
+    /// Our time when the last complete sweep began: everything Seam made since is
+    /// stamped after this minus the skew tolerance.
+    swept_at: DateTime<Utc>,
+    /// Our time when the sweep under way began.
+    sweeping: Option<DateTime<Utc>>,
 }
 
 impl SeamPoller {
@@ -142,6 +159,10 @@ impl SeamPoller {
             overlap,
             next_inventory: None,
             catch_up: CatchUpTracker::default(),
+            lookback_ids: HashMap::new(),
+            last_sweep: tokio::time::Instant::now(),
+            swept_at: Utc::now(),
+            sweeping: None,
         }
     }
 
@@ -152,6 +173,24 @@ impl SeamPoller {
             self.cursor.watermark
         };
         Scan { from, span: None }
+    }
+
+    /// A poll's first scan: a sweep back over the skew tolerance when one is due.
+    fn first_scan(&mut self) -> Scan {
+        let now = tokio::time::Instant::now();
+        if self.saved && now.duration_since(self.last_sweep) >= runtime::SKEW_SWEEP_EVERY {
+            self.last_sweep = now;
+            self.sweeping = Some(Utc::now());
+            let from = self.sweep_from().min(self.scan_from_cursor().from);
+            return Scan { from, span: None };
+        }
+        self.scan_from_cursor()
+    }
+
+    /// Where a sweep starts: no event Seam made since the last complete sweep began is
+    /// stamped earlier (visibility lag aside, which the overlap covers).
+    fn sweep_from(&self) -> DateTime<Utc> {
+        self.swept_at - runtime::skew_tolerance() - self.overlap
     }
 
     /// List locks and accounts when due. Only a rejected key stops the source; any
@@ -246,28 +285,43 @@ impl SeamPoller {
     }
 
     /// Commit the new events of a completely read window with the advanced cursor.
-    /// Returns how many items were new.
+    /// Returns how many items were new, and the newest `created_at` among them.
     async fn commit_window(
         &mut self,
         ctx: &SourceCtx,
         items: Vec<Value>,
-    ) -> Result<usize, FetchError> {
+    ) -> Result<(usize, Option<DateTime<Utc>>), FetchError> {
         let mut next = self.cursor.clone();
         let mut newest: Option<DateTime<Utc>> = None;
+        let mut newest_fresh: Option<DateTime<Utc>> = None;
         let mut fresh = Vec::new();
+        let mut in_window = HashSet::new();
+        let mut repeats = 0;
         for item in items {
             let created = created_at(&item);
             newest = newest.max(created);
             let id = item_id(&item);
-            if next.has_seen(&id) {
+            if !in_window.insert(id.clone()) {
+                repeats += 1;
                 continue;
             }
-            next.remember(id, created.unwrap_or(next.watermark));
+            if next.has_seen(&id) || self.lookback_ids.contains_key(&id) {
+                continue;
+            }
+            let created = created.unwrap_or(next.watermark);
+            newest_fresh = newest_fresh.max(Some(created));
+            self.lookback_ids.insert(id.clone(), created);
+            next.remember(id, created);
             fresh.push(item);
         }
+        ctx.status.repeated(repeats);
         next.advance(newest, self.overlap);
+        let keep_after = self
+            .sweep_from()
+            .min(next.watermark - self.overlap - chrono::Duration::milliseconds(1));
+        self.lookback_ids.retain(|_, at| *at >= keep_after);
         if fresh.is_empty() && next == self.cursor {
-            return Ok(0);
+            return Ok((0, None));
         }
         let count = fresh.len();
         let (events, quarantine) = parse_items(ctx.name(), Vendor::Seam, fresh, Utc::now());
@@ -279,15 +333,19 @@ impl SeamPoller {
         .await?;
         self.cursor = next;
         self.saved = true;
-        Ok(count)
+        Ok((count, newest_fresh))
     }
 }
 
 impl Poller for SeamPoller {
     async fn poll(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
         self.refresh_inventory(ctx).await?;
-        let mut scan = self.scan.take().unwrap_or_else(|| self.scan_from_cursor());
+        let mut scan = match self.scan.take() {
+            Some(scan) => scan,
+            None => self.first_scan(),
+        };
         let mut requests = 0;
+        let mut newest_new: Option<DateTime<Utc>> = None;
         loop {
             if requests >= MAX_REQUESTS_PER_POLL {
                 self.scan = Some(scan);
@@ -310,7 +368,8 @@ impl Poller for SeamPoller {
                     return Err(e);
                 }
             };
-            let new = self.commit_window(ctx, items).await?;
+            let (new, newest) = self.commit_window(ctx, items).await?;
+            newest_new = newest_new.max(newest);
             match window {
                 Window::Between(from, to) => self.catch_up.page(ctx, from, to, new),
                 Window::Since(from) => self.catch_up.page(ctx, from, now, new),
@@ -324,6 +383,14 @@ impl Poller for SeamPoller {
                     };
                 }
                 Window::Since(_) if new == 0 => {
+                    // The newest event new to this poll was just made, stamped by
+                    // Seam's clock: how far off ours it runs.
+                    if let Some(newest) = newest_new {
+                        ctx.status.clock_offset(newest - Utc::now());
+                    }
+                    if let Some(began) = self.sweeping.take() {
+                        self.swept_at = began;
+                    }
                     self.catch_up.end(ctx);
                     return Ok(Polled::CaughtUp);
                 }

@@ -177,6 +177,7 @@ impl Session {
                 self.refresh_hint
             )));
         }
+        ctx.status.token_renewed();
         self.classify(resp).await
     }
 

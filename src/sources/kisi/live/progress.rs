@@ -91,12 +91,15 @@ impl Progress {
     /// The next live interval, up to `now`; `None` when there is nothing to read. The
     /// bool says whether the interval was cut at 90 days (more is waiting).
     pub fn live_span(&self, now: DateTime<Utc>, overlap: Duration) -> Option<(Span, bool)> {
-        let start = if self.overlap_applies {
-            self.overlap_from(overlap)
-        } else {
-            self.through
-        };
         let now = crate::model::to_ms(now);
+        // A front ahead of `now` is Kisi's clock as it ran ahead of ours, since
+        // corrected: read from our time, or nothing would be read until it got there.
+        let front = self.through.min(now);
+        let start = if self.overlap_applies {
+            before(front, overlap)
+        } else {
+            front
+        };
         let end = now.min(start + max_window());
         (end > start).then_some((Span { start, end }, end < now))
     }
@@ -115,10 +118,12 @@ impl Progress {
         before(self.through, overlap)
     }
 
-    /// The progress once the live interval up to `end` is stored.
+    /// The progress once the live interval up to `end` is stored. An `end` before
+    /// `through` (Kisi's clock stepped back) moves it back: what Kisi stamps from now
+    /// on falls from there.
     pub fn after_live(&self, end: DateTime<Utc>) -> Progress {
         Progress {
-            through: end.max(self.through),
+            through: end,
             backfill: self.backfill,
             overlap_applies: true,
         }
@@ -207,6 +212,21 @@ mod tests {
         let (span, more) = p.live_span(now, Duration::minutes(2)).unwrap();
         assert_eq!(span.end, now);
         assert!(!more);
+    }
+
+    #[test]
+    fn the_front_follows_kisis_clock_back_and_a_front_ahead_of_now_reads_from_now() {
+        let now = t("2026-03-10T12:00:00Z");
+        let p = Progress::from_bytes(br#"{"through":"2026-03-10T12:00:00.000Z"}"#).unwrap();
+        // Kisi's clock stepped back 5 minutes: the front goes back with it.
+        let back = p.after_live(now - Duration::minutes(5));
+        assert_eq!(back.through, now - Duration::minutes(5));
+        let (span, _) = back.live_span(now, Duration::minutes(2)).unwrap();
+        assert_eq!(span.start, now - Duration::minutes(7));
+        // A front Kisi's clock left 5 minutes ahead, now corrected: read from now.
+        let ahead = p.after_live(now + Duration::minutes(5));
+        let (span, _) = ahead.live_span(now, Duration::minutes(2)).unwrap();
+        assert_eq!((span.start, span.end), (now - Duration::minutes(2), now));
     }
 
     #[test]

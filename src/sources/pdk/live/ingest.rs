@@ -16,7 +16,7 @@ use crate::sources::runtime::{parse_items, quarantine_raw};
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 /// Items are committed once they are this old, so that a primary and its `liveEvent`
 /// companion (sent together) land in one batch.
@@ -37,6 +37,10 @@ const RECENT_MS: i64 = 10_000;
 const RECENT_MAX: usize = 5_000;
 /// How far before the last frame received an event may have been lost in flight.
 pub const LATENCY_MARGIN_MS: i64 = 1_000;
+/// How long the ids of committed primaries are kept, so that a history backfill
+/// (which reaches the skew tolerance beyond its gap on both sides) stores only what
+/// is new: twice the tolerance, plus a few minutes of outage.
+const COMMITTED_MEMORY_MS: i64 = 15 * 60 * 1000;
 
 /// The saved cursor: `{"v":1,"newest":ms,"connected":ms}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +91,9 @@ pub struct Ingest {
     expect_companions: bool,
     /// Recently committed primary events, for late companions.
     recent: VecDeque<Event>,
+    /// Ids of the primaries committed within [`COMMITTED_MEMORY_MS`], oldest first.
+    committed_ids: VecDeque<(i64, String)>,
+    committed_set: HashSet<String>,
     newest_ms: Option<i64>,
     /// The last frame received on a confirmed link.
     known_until_ms: Option<i64>,
@@ -114,6 +121,8 @@ impl Ingest {
             held_primaries: Vec::new(),
             expect_companions,
             recent: VecDeque::new(),
+            committed_ids: VecDeque::new(),
+            committed_set: HashSet::new(),
             newest_ms: saved.newest_ms,
             known_until_ms: None,
             frozen_at_ms: None,
@@ -257,7 +266,7 @@ impl Ingest {
             .into_iter()
             .partition(|(at, _)| all || *at <= cut);
         self.pending = keep;
-        self.prepare_items(due, now_ms, all)
+        self.prepare_items(due, now_ms, all, false)
     }
 
     /// Items fetched from history for `gap` (no companions there), closing it: the
@@ -267,13 +276,13 @@ impl Ingest {
         self.settle_gap(filled, now_ms);
         // Companions waiting out the gap may meet their primaries among these.
         let items = items.into_iter().map(|item| (now_ms, item)).collect();
-        self.prepare_items(items, now_ms, false)
+        self.prepare_items(items, now_ms, false, true)
     }
 
     /// A gap event for `gap` (no history, or history failed), closing it likewise.
     pub fn prepare_gap_event(&mut self, gap: Gap, why: &str, now_ms: i64) -> Prepared {
         self.settle_gap(gap, now_ms);
-        let mut p = self.prepare_items(Vec::new(), now_ms, false);
+        let mut p = self.prepare_items(Vec::new(), now_ms, false, false);
         if !gap.initial {
             let end = gap.end_ms.unwrap_or(now_ms);
             p.batch
@@ -302,8 +311,15 @@ impl Ingest {
     }
 
     /// Parse `(received at, item)`s one by one (so each keeps its time; companions are
-    /// matched here, across batches), merge companions, hold what must wait.
-    fn prepare_items(&mut self, items: Vec<(i64, Value)>, now_ms: i64, all: bool) -> Prepared {
+    /// matched here, across batches), merge companions, hold what must wait. A
+    /// backfill's items that were committed already are dropped (`skip_committed`).
+    fn prepare_items(
+        &mut self,
+        items: Vec<(i64, Value)>,
+        now_ms: i64,
+        all: bool,
+        skip_committed: bool,
+    ) -> Prepared {
         let received = Utc
             .timestamp_millis_opt(now_ms)
             .single()
@@ -318,6 +334,9 @@ impl Ingest {
             let (events, rejected) = parse_items(&self.source, Vendor::Pdk, vec![item], received);
             quarantine.extend(rejected);
             for e in events {
+                if skip_committed && self.committed_set.contains(&e.id) {
+                    continue;
+                }
                 if is_live(&e) {
                     lives.push((at, e));
                 } else {
@@ -388,6 +407,18 @@ impl Ingest {
     /// The batch is in the store: remember its primaries and its cursor.
     pub fn committed(&mut self, prepared_primaries: Vec<Event>, cursor: Cursor, now_ms: i64) {
         self.saved = cursor;
+        for e in &prepared_primaries {
+            if self.committed_set.insert(e.id.clone()) {
+                self.committed_ids.push_back((now_ms, e.id.clone()));
+            }
+        }
+        while let Some((at, id)) = self.committed_ids.front() {
+            if *at >= now_ms - COMMITTED_MEMORY_MS {
+                break;
+            }
+            self.committed_set.remove(id);
+            self.committed_ids.pop_front();
+        }
         self.recent.extend(prepared_primaries);
         let horizon = now_ms - RECENT_MS;
         while self.recent.len() > RECENT_MAX
