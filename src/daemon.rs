@@ -299,11 +299,11 @@ pub fn final_status_lines(
 ) -> Vec<String> {
     let mut after = board.all();
     for s in &mut after {
-        if let Some(b) = before_stop.iter().find(|b| b.name == s.name) {
-            if s.state == LinkState::Stopped {
-                s.state = b.state;
-                s.reason = b.reason.clone();
-            }
+        if let Some(b) = before_stop.iter().find(|b| b.name == s.name)
+            && s.state == LinkState::Stopped
+        {
+            s.state = b.state;
+            s.reason = b.reason.clone();
         }
     }
     lines_for(after)

@@ -256,7 +256,7 @@ pub enum Msg {
     Events(Vec<Event>),
     SearchPage {
         generation: u64,
-        result: Result<(Vec<(EventKey, Event)>, Option<EventKey>), String>,
+        result: super::backend::SearchResult,
     },
     Acked(Result<String, String>),
     Exported(Result<(PathBuf, usize), String>),
@@ -505,9 +505,8 @@ fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
     let news = snapshot
         .recent_acks
         .iter()
-        .filter(|r| !known.contains(r.alarm.as_str()) && r.ack.operator != app.operator)
-        .last()
-        .map(|r| crate::cli::feed::ack_line(r));
+        .rfind(|r| !known.contains(r.alarm.as_str()) && r.ack.operator != app.operator)
+        .map(crate::cli::feed::ack_line);
     if let Some(news) = news.filter(|_| !first) {
         app.message = Some(news);
     }
@@ -542,7 +541,7 @@ fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
 fn on_search_page(
     app: &mut App,
     generation: u64,
-    result: Result<(Vec<(EventKey, Event)>, Option<EventKey>), String>,
+    result: super::backend::SearchResult,
 ) -> Vec<Effect> {
     let s = &mut app.search;
     // Latest wins: a page of an older query is dropped.

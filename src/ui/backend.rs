@@ -241,10 +241,10 @@ impl Recent {
             return false;
         }
         self.order.push_back(id.to_string());
-        if self.order.len() > Self::KEEP {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
+        if self.order.len() > Self::KEEP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
         }
         true
     }
@@ -315,10 +315,10 @@ fn follow(
     let Ok(mut pushes) = client.subscribe() else {
         return true;
     };
-    if let Some(data_dir) = catch_up_from {
-        if !catch_up(data_dir, recent, tx) {
-            return false;
-        }
+    if let Some(data_dir) = catch_up_from
+        && !catch_up(data_dir, recent, tx)
+    {
+        return false;
     }
     loop {
         let update = match pushes.next_push() {
