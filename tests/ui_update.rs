@@ -401,13 +401,20 @@ fn an_acknowledgement_carried_out_on_the_engine_shows_on_the_next_snapshot() {
         .unwrap()
         .unwrap();
     let said = format!("{} acknowledged by {}", acked.id, app.operator);
+    // The reply comes before the state that shows it: the footer waits for the list.
+    send(&mut app, [Msg::Acked(Ok(said.clone()))]);
+    assert_ne!(app.message.as_deref(), Some(said.as_str()));
     send(
         &mut app,
-        [
-            Msg::Acked(Ok(said)),
-            Msg::Snapshot(Box::new(Snapshot::take(&desk.engine, statuses(), now()))),
-        ],
+        [Msg::Snapshot(Box::new(Snapshot::take(
+            &desk.engine,
+            statuses(),
+            now(),
+        )))],
     );
+    // The other order: the list shows it already, so the reply is said at once.
+    app.message = None;
+    send(&mut app, [Msg::Acked(Ok(said))]);
     assert_eq!(
         app.message.as_deref(),
         Some(format!("{alarm} acknowledged by tester").as_str())

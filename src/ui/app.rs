@@ -312,6 +312,10 @@ pub struct App {
     pub history_pos: Option<usize>,
     /// One line at the bottom: what just happened (exported to ..., acknowledged ...).
     pub message: Option<String>,
+    /// An acknowledgement's confirmation, held until the snapshot that shows it arrives
+    /// (or the next tick), so that the footer never says "acknowledged" above a row
+    /// that does not yet.
+    pub ack_confirmation: Option<String>,
     pub snapshot: Snapshot,
     pub now: DateTime<Utc>,
     pub theme: Theme,
@@ -353,6 +357,7 @@ impl App {
             command_history: Vec::new(),
             history_pos: None,
             message: None,
+            ack_confirmation: None,
             snapshot: Snapshot::default(),
             now,
             theme,
@@ -461,6 +466,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => on_key(app, key),
         Msg::Tick(now) => {
             app.now = now;
+            if let Some(m) = app.ack_confirmation.take() {
+                app.message = Some(m);
+            }
             Vec::new()
         }
         Msg::Snapshot(s) => on_snapshot(app, *s),
@@ -474,9 +482,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Acked(result) => {
-            app.message = Some(match result {
-                Ok(text) | Err(text) => text,
-            });
+            match result {
+                Ok(text) if shown_as_acked(app, &text) => app.message = Some(text),
+                Ok(text) => app.ack_confirmation = Some(text),
+                Err(text) => app.message = Some(text),
+            }
             Vec::new()
         }
         Msg::Exported(result) => {
@@ -487,6 +497,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
     }
+}
+
+/// Does the list already show the alarm of this confirmation ("<id> acknowledged by
+/// ...") as acknowledged, or gone? The state's snapshot can arrive before the reply.
+fn shown_as_acked(app: &App, confirmation: &str) -> bool {
+    let id = confirmation.split_whitespace().next().unwrap_or_default();
+    app.snapshot
+        .alarms
+        .iter()
+        .find(|a| a.id == id)
+        .is_none_or(|a| a.acknowledged())
 }
 
 fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
@@ -509,6 +530,9 @@ fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Effect> {
         .map(crate::cli::feed::ack_line);
     if let Some(news) = news.filter(|_| !first) {
         app.message = Some(news);
+    }
+    if let Some(m) = app.ack_confirmation.take() {
+        app.message = Some(m);
     }
     app.snapshot = snapshot;
     if let Some(id) = selected_id
