@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -992,6 +992,83 @@ pub fn skew_tolerance() -> chrono::Duration {
 /// [`skew_tolerance`] for events stamped behind its cursor.
 pub const SKEW_SWEEP_EVERY: Duration = Duration::from_secs(15);
 
+/// How far behind ours a vendor's clock is followed by the sweeps; an offset beyond
+/// this is most likely stale events, not a clock, and sweeping that far is costly.
+fn max_followed_lag() -> chrono::Duration {
+    chrono::Duration::hours(24)
+}
+
+/// The sweeps of a poller that reads by vendor time (DoorFlow, Seam): every
+/// [`SKEW_SWEEP_EVERY`] one pass reads from [`skew_tolerance`] before what the vendor's
+/// clock read when the last complete sweep began. Anything the vendor stamped since
+/// is stamped no earlier, whatever the cursor did meanwhile (ran ahead with a clock
+/// that later stepped back, or stood still through an outage).
+///
+/// The vendor's clock is taken as ours plus the offset its newest event showed when a
+/// poll reached the present, where it runs behind: a vendor whose clock lags ours by
+/// more than the tolerance (a cloud node that kept no time while it was down) would
+/// otherwise stamp events before every sweep. Where it runs ahead, ours is the earlier
+/// of the two.
+#[derive(Debug)]
+pub struct SkewSweeps {
+    /// When the last sweep began (to space them).
+    last: Instant,
+    /// The vendor's clock when the last complete sweep began.
+    swept_at: DateTime<Utc>,
+    /// The vendor's clock when the sweep under way began.
+    sweeping: Option<DateTime<Utc>>,
+    /// The vendor's clock minus ours, as last measured (zero until then).
+    offset: chrono::TimeDelta,
+}
+
+impl Default for SkewSweeps {
+    fn default() -> SkewSweeps {
+        SkewSweeps {
+            last: Instant::now(),
+            swept_at: Utc::now(),
+            sweeping: None,
+            offset: chrono::TimeDelta::zero(),
+        }
+    }
+}
+
+impl SkewSweeps {
+    /// The vendor's clock now, as far as the sweeps go (never ahead of ours).
+    fn vendor_now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset.min(chrono::TimeDelta::zero())
+    }
+
+    /// Whether a sweep is due; if so, it begins now.
+    pub fn begin_if_due(&mut self) -> bool {
+        if self.sweeping.is_some() || self.last.elapsed() < SKEW_SWEEP_EVERY {
+            return false;
+        }
+        self.last = Instant::now();
+        self.sweeping = Some(self.vendor_now());
+        true
+    }
+
+    /// Where a sweep starts (and how far back what was committed must be remembered,
+    /// so a sweep stores only what is new).
+    pub fn from(&self) -> DateTime<Utc> {
+        self.swept_at - skew_tolerance()
+    }
+
+    /// A poll reached the present: the sweep under way (if any) is complete, and the
+    /// newest event new to it (just made, stamped by the vendor's clock) tells how far
+    /// that clock is off ours. Shown in the source's status.
+    pub fn reached_present(&mut self, status: &StatusHandle, newest_new: Option<DateTime<Utc>>) {
+        if let Some(newest) = newest_new {
+            let offset = newest - Utc::now();
+            status.clock_offset(offset);
+            self.offset = offset.max(-max_followed_lag());
+        }
+        if let Some(began) = self.sweeping.take() {
+            self.swept_at = began;
+        }
+    }
+}
+
 /// Event time at least this far behind is a catch-up worth showing as progress;
 /// anything closer is an ordinary poll.
 pub fn catch_up_min() -> chrono::Duration {
@@ -1095,6 +1172,72 @@ mod tests {
         h.failed("token rejected — set KISI_API_KEY");
         h.stopped();
         assert_eq!(board.get("hq").unwrap().state, LinkState::Failed);
+    }
+
+    /// Make the next sweep due, as if [`SKEW_SWEEP_EVERY`] had passed.
+    fn sweep_due(s: &mut SkewSweeps) {
+        s.last = Instant::now() - SKEW_SWEEP_EVERY;
+    }
+
+    #[test]
+    fn sweeps_reach_back_from_the_vendors_clock_where_it_lags_ours() {
+        let board = StatusBoard::new();
+        let h = board.register("df", Vendor::Doorflow);
+        let mut sweeps = SkewSweeps::default();
+        let tolerance = skew_tolerance();
+        assert!(!sweeps.begin_if_due(), "not before the first interval");
+        // A vendor on our clock: a sweep reaches back the tolerance from when the
+        // last one began.
+        sweep_due(&mut sweeps);
+        let began = Utc::now();
+        assert!(sweeps.begin_if_due());
+        assert!(!sweeps.begin_if_due(), "one sweep at a time");
+        sweeps.reached_present(&h, Some(Utc::now()));
+        let from = sweeps.from();
+        assert!(
+            from >= began - tolerance - chrono::Duration::seconds(1)
+                && from <= began - tolerance + chrono::Duration::seconds(1)
+        );
+        // A vendor 10 minutes behind: what it makes from now on is stamped 10 minutes
+        // back, and a step back of the tolerance on top of that is still found.
+        let lag = chrono::Duration::minutes(10);
+        sweeps.reached_present(&h, Some(Utc::now() - lag));
+        assert_eq!(
+            board
+                .get("df")
+                .unwrap()
+                .health
+                .clock_offset_ms
+                .map(|ms| ms / 60_000),
+            Some(-10)
+        );
+        sweep_due(&mut sweeps);
+        let began = Utc::now();
+        assert!(sweeps.begin_if_due());
+        sweeps.reached_present(&h, None);
+        let made_after_began_stamped_back = began - lag - tolerance;
+        assert!(sweeps.from() <= made_after_began_stamped_back + chrono::Duration::seconds(1));
+        assert!(sweeps.from() >= made_after_began_stamped_back - chrono::Duration::seconds(2));
+        // A vendor ahead of us: our clock is the earlier one.
+        sweeps.reached_present(&h, Some(Utc::now() + lag));
+        sweep_due(&mut sweeps);
+        let began = Utc::now();
+        assert!(sweeps.begin_if_due());
+        sweeps.reached_present(&h, None);
+        assert!(sweeps.from() <= began - tolerance + chrono::Duration::seconds(1));
+        assert!(sweeps.from() >= began - tolerance - chrono::Duration::seconds(1));
+        // Stale events (a day-old newest) are not followed further than a day.
+        sweeps.reached_present(&h, Some(Utc::now() - chrono::Duration::days(30)));
+        sweep_due(&mut sweeps);
+        assert!(sweeps.begin_if_due());
+        sweeps.reached_present(&h, None);
+        assert!(
+            sweeps.from()
+                >= Utc::now()
+                    - chrono::Duration::hours(24)
+                    - tolerance
+                    - chrono::Duration::seconds(2)
+        );
     }
 
     #[test]

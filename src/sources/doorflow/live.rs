@@ -10,11 +10,11 @@
 //! The cursor is the newest `created_at` committed (JSON `{"created_at": ...}`).
 //!
 //! DoorFlow's clock: every [`runtime::SKEW_SWEEP_EVERY`] a window sweeps from
-//! [`runtime::skew_tolerance`] before the (our) time the last complete sweep began, so
-//! events stamped by a DoorFlow clock that stepped back (or ran ahead and was
-//! corrected) are found by the next sweep, even when the cursor ran ahead meanwhile or
-//! an outage hid the step; what was committed that far back is remembered, so the
-//! sweep stores only what is new.
+//! [`runtime::skew_tolerance`] before what DoorFlow's clock read when the last complete
+//! sweep began ([`runtime::SkewSweeps`]), so events stamped by a DoorFlow clock that
+//! stepped back (or ran ahead and was corrected, or lags ours) are found by the next
+//! sweep, even when the cursor ran ahead meanwhile or an outage hid the step; what was
+//! committed that far back is remembered, so the sweep stores only what is new.
 
 mod channels;
 mod oauth;
@@ -22,8 +22,8 @@ mod oauth;
 use crate::model::{Event, Vendor};
 use crate::sources::fields;
 use crate::sources::runtime::{
-    self, CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min, drive, parse_items,
-    quarantine_raw,
+    self, CatchUpTracker, FetchError, Polled, Poller, SkewSweeps, SourceCtx, catch_up_min, drive,
+    parse_items, quarantine_raw,
 };
 use crate::store::{AppendBatch, QuarantineRecord};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -201,13 +201,7 @@ struct DoorflowPoller {
     channels_summary: String,
     /// A window far behind that takes more than a page is shown as a catch-up.
     catch_up: CatchUpTracker,
-    /// When the last sweep began (to space them).
-    last_sweep: Instant,
-    /// Our time when the last complete sweep began: everything DoorFlow made since is
-    /// stamped after this minus the skew tolerance.
-    swept_at: DateTime<Utc>,
-    /// Our time when the sweep under way began.
-    sweeping: Option<DateTime<Utc>>,
+    sweeps: SkewSweeps,
 }
 
 impl DoorflowPoller {
@@ -233,16 +227,8 @@ impl DoorflowPoller {
             channels_due: Instant::now(),
             channels_summary: String::new(),
             catch_up: CatchUpTracker::default(),
-            last_sweep: Instant::now(),
-            swept_at: Utc::now(),
-            sweeping: None,
+            sweeps: SkewSweeps::default(),
         }
-    }
-
-    /// Where a sweep starts: no event DoorFlow made since the last complete sweep
-    /// began is stamped earlier.
-    fn sweep_from(&self) -> DateTime<Utc> {
-        self.swept_at - runtime::skew_tolerance()
     }
 
     fn events_query(&self, since: DateTime<Utc>, page: usize) -> Vec<(&'static str, String)> {
@@ -260,14 +246,9 @@ impl DoorflowPoller {
 
     /// Fetch and commit the next page of the current window (opening one if needed).
     async fn poll_events(&mut self, ctx: &SourceCtx) -> Result<Polled, FetchError> {
-        let sweep = self.window.is_none() && self.last_sweep.elapsed() >= runtime::SKEW_SWEEP_EVERY;
-        if sweep {
-            self.last_sweep = Instant::now();
-        }
         let mut since = self.resume_from - OVERLAP;
-        if sweep {
-            self.sweeping = Some(Utc::now());
-            since = since.min(self.sweep_from());
+        if self.window.is_none() && self.sweeps.begin_if_due() {
+            since = since.min(self.sweeps.from());
         }
         let window = self.window.get_or_insert_with(|| Window {
             since,
@@ -334,16 +315,10 @@ impl DoorflowPoller {
             Ok(Polled::More)
         } else {
             self.catch_up.end(ctx);
-            // The newest event new to the window was just made, stamped by DoorFlow's
-            // clock: how far off ours it runs.
-            if let Some(newest) = self.window.take().and_then(|w| w.newest_new) {
-                ctx.status.clock_offset(newest - Utc::now());
-            }
-            if let Some(began) = self.sweeping.take() {
-                self.swept_at = began;
-            }
+            let newest_new = self.window.take().and_then(|w| w.newest_new);
+            self.sweeps.reached_present(&ctx.status, newest_new);
             let horizon =
-                (self.resume_from - OVERLAP).min(self.sweep_from()) - chrono::Duration::seconds(1);
+                (self.resume_from - OVERLAP).min(self.sweeps.from()) - chrono::Duration::seconds(1);
             self.recent.retain(|_, t| *t >= horizon);
             Ok(Polled::CaughtUp)
         }

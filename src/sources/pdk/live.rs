@@ -342,6 +342,8 @@ struct Runner {
     last_commit: Instant,
     /// A history backfill of a stream gap, shown as a catch-up.
     catch_up: CatchUpTracker,
+    /// PDK's clock minus ours, as the newest streamed events showed it.
+    vendor_offset_ms: i64,
 }
 
 /// What one turn of a session's loop saw.
@@ -446,8 +448,19 @@ impl Runner {
             backfill_retry_at: None,
             last_commit: Instant::now(),
             catch_up: CatchUpTracker::default(),
+            vendor_offset_ms: 0,
             ctx,
         }
+    }
+
+    /// The history window for a gap measured on our clock: on PDK's clock (as far as
+    /// it was seen off ours), widened by the skew tolerance both ways.
+    fn backfill_window(&self, gap_start_ms: i64, gap_end_ms: i64) -> (i64, i64) {
+        let offset = self.vendor_offset_ms;
+        (
+            gap_start_ms + offset.min(0) - backfill_margin_ms(),
+            gap_end_ms + offset.max(0) + backfill_margin_ms(),
+        )
     }
 
     async fn run(mut self) {
@@ -761,10 +774,7 @@ impl Runner {
             return;
         }
         let tokens = self.tokens.clone();
-        let (from, to) = (
-            gap.start_ms - backfill_margin_ms(),
-            end + backfill_margin_ms(),
-        );
+        let (from, to) = self.backfill_window(gap.start_ms, end);
         if let (Some(start), Some(end)) = (ms_time(from), ms_time(to)) {
             self.catch_up.begin(&self.ctx, start, end, None);
         }
@@ -814,9 +824,10 @@ impl Runner {
                 let prepared = self.ingest.prepare_backfill(items, gap, now);
                 self.commit(prepared).await?;
                 // History comes in one answer: one page covering the whole gap.
-                let start = ms_time(gap.start_ms - backfill_margin_ms());
-                let end = gap.end_ms.and_then(|e| ms_time(e + backfill_margin_ms()));
-                if let (Some(start), Some(end)) = (start, end) {
+                let window = gap.end_ms.map(|e| self.backfill_window(gap.start_ms, e));
+                if let Some((Some(start), Some(end))) =
+                    window.map(|(s, e)| (ms_time(s), ms_time(e)))
+                {
                     self.catch_up.page(&self.ctx, start, end, count);
                 }
                 self.catch_up.end(&self.ctx);
@@ -1004,7 +1015,10 @@ impl Runner {
         // how far off ours it runs.
         let newest = prepared.batch.events.iter().map(|e| e.occurred_at).max();
         if let (Some(newest), Some(now)) = (newest, ms_time(now)) {
-            self.ctx.status.clock_offset(newest - now);
+            let offset = newest - now;
+            self.ctx.status.clock_offset(offset);
+            // A day off is stale events, not a clock.
+            self.vendor_offset_ms = offset.num_milliseconds().clamp(-86_400_000, 86_400_000);
         }
         self.commit(prepared).await
     }

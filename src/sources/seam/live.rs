@@ -13,11 +13,13 @@
 //! window (`since`) brings no new id.
 //!
 //! Seam's clock: every [`runtime::SKEW_SWEEP_EVERY`] a poll sweeps from
-//! [`runtime::skew_tolerance`] before the (our) time the last complete sweep began, so
-//! events stamped by a Seam clock that stepped back (or ran ahead and was corrected)
-//! are found by the next sweep, even when the cursor ran ahead meanwhile or an outage
-//! hid the step; the ids committed that far back are remembered (in memory) so the
-//! sweep stores only what is new.
+//! [`runtime::skew_tolerance`] before what Seam's clock read when the last complete
+//! sweep began ([`runtime::SkewSweeps`]), so events stamped by a Seam clock that
+//! stepped back (or ran ahead and was corrected, or lags ours) are found by the next
+//! sweep, even when the cursor ran ahead meanwhile or an outage hid the step; the ids
+//! committed that far back are remembered (in memory) so the sweep stores only what is
+//! new. Where Seam's clock runs ahead of ours, windows are cut up to Seam's newest
+//! stamp, not ours: a window that starts after our "now" can still be halved.
 //!
 //! Offline history (a lock uploading what it recorded while cut off) has an old
 //! `occurred_at` and a new `created_at`: paging on creation time is what finds it.
@@ -40,7 +42,8 @@ use crate::config::SecretKind;
 use crate::model::Vendor;
 use crate::sources::fields;
 use crate::sources::runtime::{
-    self, CatchUpTracker, FetchError, Polled, Poller, SourceCtx, catch_up_min, parse_items,
+    self, CatchUpTracker, FetchError, Polled, Poller, SkewSweeps, SourceCtx, catch_up_min,
+    parse_items,
 };
 use crate::store::AppendBatch;
 use chrono::{DateTime, Utc};
@@ -119,13 +122,7 @@ struct SeamPoller {
     /// Ids committed within the skew tolerance behind the cursor, with their
     /// `created_at`: a sweep reads them again and must not store them twice.
     lookback_ids: HashMap<String, DateTime<Utc>>,
-    /// When the last sweep began (to space them).
-    last_sweep: tokio::time::Instant,
-    /// Our time when the last complete sweep began: everything Seam made since is
-    /// stamped after this minus the skew tolerance.
-    swept_at: DateTime<Utc>,
-    /// Our time when the sweep under way began.
-    sweeping: Option<DateTime<Utc>>,
+    sweeps: SkewSweeps,
 }
 
 impl SeamPoller {
@@ -160,9 +157,7 @@ impl SeamPoller {
             next_inventory: None,
             catch_up: CatchUpTracker::default(),
             lookback_ids: HashMap::new(),
-            last_sweep: tokio::time::Instant::now(),
-            swept_at: Utc::now(),
-            sweeping: None,
+            sweeps: SkewSweeps::default(),
         }
     }
 
@@ -177,10 +172,7 @@ impl SeamPoller {
 
     /// A poll's first scan: a sweep back over the skew tolerance when one is due.
     fn first_scan(&mut self) -> Scan {
-        let now = tokio::time::Instant::now();
-        if self.saved && now.duration_since(self.last_sweep) >= runtime::SKEW_SWEEP_EVERY {
-            self.last_sweep = now;
-            self.sweeping = Some(Utc::now());
+        if self.saved && self.sweeps.begin_if_due() {
             let from = self.sweep_from().min(self.scan_from_cursor().from);
             return Scan { from, span: None };
         }
@@ -190,7 +182,12 @@ impl SeamPoller {
     /// Where a sweep starts: no event Seam made since the last complete sweep began is
     /// stamped earlier (visibility lag aside, which the overlap covers).
     fn sweep_from(&self) -> DateTime<Utc> {
-        self.swept_at - runtime::skew_tolerance() - self.overlap
+        self.sweeps.from() - self.overlap
+    }
+
+    /// The later of our clock and Seam's newest stamp read: where windows may end.
+    fn seam_now(&self) -> DateTime<Utc> {
+        Utc::now().max(self.cursor.watermark)
     }
 
     /// List locks and accounts when due. Only a rejected key stops the source; any
@@ -351,7 +348,7 @@ impl Poller for SeamPoller {
                 self.scan = Some(scan);
                 return Ok(Polled::More);
             }
-            let now = Utc::now();
+            let now = self.seam_now();
             let window = scan.window(now);
             let items = match self.read(ctx, &window, now, &mut requests).await {
                 Ok(Read::Halve(span)) => {
@@ -383,14 +380,7 @@ impl Poller for SeamPoller {
                     };
                 }
                 Window::Since(_) if new == 0 => {
-                    // The newest event new to this poll was just made, stamped by
-                    // Seam's clock: how far off ours it runs.
-                    if let Some(newest) = newest_new {
-                        ctx.status.clock_offset(newest - Utc::now());
-                    }
-                    if let Some(began) = self.sweeping.take() {
-                        self.swept_at = began;
-                    }
+                    self.sweeps.reached_present(&ctx.status, newest_new);
                     self.catch_up.end(ctx);
                     return Ok(Polled::CaughtUp);
                 }
