@@ -31,6 +31,10 @@ pub struct Live {
     engine: EngineThread,
     events: broadcast::Sender<Arc<Vec<Event>>>,
     server: Option<Server>,
+    /// Why the webhook receiver stopped, if it did: the daemon echoes it on stderr; a
+    /// console must not print over its screen (the log and the webhook-only sources'
+    /// status carry it there).
+    webhook_failure: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// One source's task and how to stop it alone (on a config reload).
@@ -82,6 +86,7 @@ impl Live {
             engine,
             events,
             server: None,
+            webhook_failure: tokio::sync::watch::Sender::new(None),
         };
         live.apply(config.clone());
         Ok(live)
@@ -138,10 +143,11 @@ impl Live {
             let (config, sink, board) = (config.clone(), self.sink.clone(), self.board.clone());
             self.webhooks_cancel = self.cancel.child_token();
             let cancel = self.webhooks_cancel.clone();
+            let failure = self.webhook_failure.clone();
             self.webhooks = Some(tokio::spawn(async move {
                 if let Err(e) = crate::sources::webhook::serve(&config, sink, board, cancel).await {
                     tracing::error!("webhook receiver stopped: {e:#}");
-                    eprintln!("doorwatch: webhook receiver: {e:#}");
+                    failure.send_replace(Some(format!("{e:#}")));
                 }
             }));
         }
@@ -378,9 +384,12 @@ pub async fn run(config: &Config, engine: Engine, opts: DaemonOptions<'_>) -> an
     // wait for the end of the run to be seen); everything else goes to the log.
     let board = live.board.clone();
     let mut changes = board.subscribe();
+    let mut webhook_failure = live.webhook_failure.subscribe();
     let watcher = tokio::spawn(async move {
         let mut reported = std::collections::HashSet::new();
-        while changes.changed().await.is_ok() {
+        // Look before the first wait: a source may have failed between its start and
+        // this task's (a revoked token answers within milliseconds).
+        loop {
             for s in board.all() {
                 if s.state == LinkState::Failed && reported.insert(s.name.clone()) {
                     eprintln!(
@@ -389,6 +398,15 @@ pub async fn run(config: &Config, engine: Engine, opts: DaemonOptions<'_>) -> an
                         s.reason.as_deref().unwrap_or("unknown reason")
                     );
                 }
+            }
+            if let Some(why) = webhook_failure.borrow_and_update().clone()
+                && reported.insert(format!("webhooks: {why}"))
+            {
+                eprintln!("doorwatch: webhook receiver: {why}");
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { break },
+                changed = webhook_failure.changed() => if changed.is_err() { break },
             }
         }
     });
