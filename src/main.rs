@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 // Ingest allocates a few small buffers per event; glibc's allocator spent a third of
-// ingest in malloc/free and consolidation (bench/run: 30k → 48k events/s).
+// ingest in malloc/free and consolidation (bench/run: 30k → 48k events/s). Built
+// without transparent huge pages (Cargo.toml) so RSS shows what is used.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
