@@ -28,6 +28,7 @@
 //! Faults ([`DoorflowFaults`], shared atomics) act on the `/api/3/...` routes only.
 
 use super::history::{DOORS, Rng, person_name};
+use super::serve::Skew;
 use axum::{
     Form, Json, Router,
     extract::{Path, Query, State},
@@ -129,8 +130,8 @@ pub struct DoorflowFaults {
     token_epoch: AtomicU64,
     oversized: AtomicU32,
     oversized_declared: AtomicBool,
-    /// Added to the timestamps of events generated from now on, in ms.
-    skew_ms: AtomicI64,
+    /// Added to the timestamps of events generated from now on.
+    skew: Skew,
     /// Events served a second time by the duplicates switch.
     duplicates_served: AtomicU64,
 }
@@ -167,8 +168,7 @@ impl DoorflowFaults {
     /// Stamp events generated from now on `skew` off the simulated clock (a DoorFlow
     /// whose clock is wrong, or steps when corrected); `since` reads the stamps.
     pub fn set_clock_skew(&self, skew: chrono::Duration) {
-        self.skew_ms
-            .store(skew.num_milliseconds(), Ordering::SeqCst);
+        self.skew.set(skew);
     }
     /// Events served again by [`Self::set_duplicates`] so far.
     pub fn duplicates_served(&self) -> u64 {
@@ -201,7 +201,7 @@ impl DoorflowFaults {
         self.oversized.store(0, Ordering::SeqCst);
         self.duplicates.store(false, Ordering::SeqCst);
         self.paused.store(false, Ordering::SeqCst);
-        self.skew_ms.store(0, Ordering::SeqCst);
+        self.skew.set(chrono::Duration::zero());
     }
 }
 
@@ -333,7 +333,7 @@ impl DoorflowSimHandle {
     /// Generate the next `n` events now (moving the simulated clock on); returns them.
     pub fn generate(&self, n: usize) -> Vec<Value> {
         let mut w = self.shared.world();
-        w.skew_ms = self.shared.faults.skew_ms.load(Ordering::SeqCst);
+        w.skew_ms = self.shared.faults.skew.ms();
         (0..n).map(|_| w.step()).collect()
     }
     /// Every access and refresh token issued so far (to prove none leaks anywhere).
@@ -825,7 +825,7 @@ async fn run_generator(shared: Arc<Shared>, speed: f64, cancel: CancellationToke
         }
         active += dt;
         let mut w = shared.world();
-        w.skew_ms = shared.faults.skew_ms.load(Ordering::SeqCst);
+        w.skew_ms = shared.faults.skew.ms();
         let target = w.start_ms + (active.as_secs_f64() * speed * 1000.0) as i64;
         let mut budget = 10_000;
         while w.next_time() <= target && budget > 0 {

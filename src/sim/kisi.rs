@@ -32,6 +32,7 @@
 
 use crate::model::Vendor;
 use crate::sim::history::{DOORS, Rng, door_vendor, person_name};
+use crate::sim::serve::{Served, Skew};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -43,10 +44,9 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 
 /// The simulator's wall clock (stamps `created_at`; defaults to `Utc::now`).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -203,7 +203,7 @@ struct Inner {
     /// Requests that passed auth, faults and limits (tests watch progress with it).
     served: AtomicU64,
     /// Added to the clock from now on ([`KisiSimHandle::set_clock_skew`]), in ms.
-    skew_ms: AtomicI64,
+    skew: Skew,
     /// Events served a second time by [`KisiFault::DuplicateAcrossPages`].
     duplicates_served: AtomicU64,
 }
@@ -211,7 +211,7 @@ struct Inner {
 impl Inner {
     /// Kisi's clock: the configured one, skewed.
     fn now(&self) -> DateTime<Utc> {
-        (self.opts.clock)() + chrono::Duration::milliseconds(self.skew_ms.load(Ordering::SeqCst))
+        (self.opts.clock)() + self.skew.get()
     }
 }
 
@@ -222,7 +222,6 @@ impl KisiSim {
     /// Bind 127.0.0.1:`opts.port`, serve, and start the generator.
     pub async fn start(opts: KisiSimOptions) -> std::io::Result<KisiSimHandle> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
-        let addr = listener.local_addr()?;
         let started = (opts.clock)();
         let locks = opts
             .doors
@@ -245,7 +244,7 @@ impl KisiSim {
             locks: Mutex::new(locks),
             started,
             served: AtomicU64::new(0),
-            skew_ms: AtomicI64::new(0),
+            skew: Skew::default(),
             duplicates_served: AtomicU64::new(0),
             opts,
         });
@@ -262,43 +261,27 @@ impl KisiSim {
             .layer(middleware::from_fn_with_state(inner.clone(), gate))
             .with_state(inner.clone());
 
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
         let generator = tokio::spawn(run_generator(inner.clone(), gen_state));
-        Ok(KisiSimHandle {
-            addr,
-            inner,
-            stop: Some(stop_tx),
-            server: Some(server),
-            generator: Some(generator),
-        })
+        let served = Served::start(listener, app, generator)?;
+        Ok(KisiSimHandle { inner, served })
     }
 }
 
 /// A running simulator. Dropping it stops the server and generator abruptly;
 /// [`KisiSimHandle::shutdown`] stops them gracefully.
 pub struct KisiSimHandle {
-    addr: SocketAddr,
     inner: Arc<Inner>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
-    generator: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl KisiSimHandle {
     /// `http://127.0.0.1:<port>` (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.served.base_url()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// The secret to send as `Authorization: KISI-LOGIN <key>`.
@@ -318,9 +301,7 @@ impl KisiSimHandle {
     /// sets are stamped by it, intervals are read against it): a server whose clock is
     /// wrong, or steps back or forward when it is corrected.
     pub fn set_clock_skew(&self, skew: chrono::Duration) {
-        self.inner
-            .skew_ms
-            .store(skew.num_milliseconds(), Ordering::SeqCst);
+        self.inner.skew.set(skew);
     }
 
     /// Events served again by [`KisiFault::DuplicateAcrossPages`] so far.
@@ -362,26 +343,7 @@ impl KisiSimHandle {
 
     /// Stop accepting connections, finish in-flight requests, stop the generator.
     pub async fn shutdown(mut self) {
-        if let Some(g) = self.generator.take() {
-            g.abort();
-        }
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(s) = self.server.take() {
-            let _ = s.await;
-        }
-    }
-}
-
-impl Drop for KisiSimHandle {
-    fn drop(&mut self) {
-        if let Some(g) = self.generator.take() {
-            g.abort();
-        }
-        if let Some(s) = self.server.take() {
-            s.abort();
-        }
+        self.served.shutdown().await;
     }
 }
 

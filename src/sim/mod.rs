@@ -7,3 +7,4 @@ pub mod kisi;
 pub mod launch;
 pub mod pdk;
 pub mod seam;
+pub mod serve;

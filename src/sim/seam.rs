@@ -31,6 +31,7 @@
 
 use crate::model::Vendor;
 use crate::sim::history::{DOORS, Rng, door_vendor};
+use crate::sim::serve::{Served, Skew};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -42,10 +43,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// The simulator's wall clock (stamps `created_at`; defaults to `Utc::now`).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -195,7 +195,7 @@ struct Inner {
     started: DateTime<Utc>,
     /// Added to `created_at` and `occurred_at` of events generated from now on, in ms
     /// ([`SeamSimHandle::set_clock_skew`]).
-    skew_ms: AtomicI64,
+    skew: Skew,
     /// Events listed a second time by [`SeamFault::Duplicates`].
     duplicates_served: AtomicU64,
 }
@@ -207,7 +207,6 @@ impl SeamSim {
     /// Bind 127.0.0.1:`opts.port`, serve, and start the generator.
     pub async fn start(opts: SeamSimOptions) -> std::io::Result<SeamSimHandle> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
-        let addr = listener.local_addr()?;
         let started = (opts.clock)();
         let devices = opts
             .doors
@@ -230,7 +229,7 @@ impl SeamSim {
             stats: Mutex::new(Stats::default()),
             requests: AtomicU64::new(0),
             started,
-            skew_ms: AtomicI64::new(0),
+            skew: Skew::default(),
             duplicates_served: AtomicU64::new(0),
             opts,
         });
@@ -247,43 +246,27 @@ impl SeamSim {
             .layer(middleware::from_fn_with_state(inner.clone(), gate))
             .with_state(inner.clone());
 
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
         let generator = tokio::spawn(run_generator(inner.clone()));
-        Ok(SeamSimHandle {
-            addr,
-            inner,
-            stop: Some(stop_tx),
-            server: Some(server),
-            generator: Some(generator),
-        })
+        let served = Served::start(listener, app, generator)?;
+        Ok(SeamSimHandle { inner, served })
     }
 }
 
 /// A running simulator. Dropping it stops the server and generator abruptly;
 /// [`SeamSimHandle::shutdown`] stops them gracefully.
 pub struct SeamSimHandle {
-    addr: SocketAddr,
     inner: Arc<Inner>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
-    generator: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl SeamSimHandle {
     /// `http://127.0.0.1:<port>` (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.served.base_url()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// The key to send as `Authorization: Bearer <key>`.
@@ -320,9 +303,7 @@ impl SeamSimHandle {
     /// with a wrong clock, or one that steps when corrected). Listing stays on time:
     /// an event is listable `visibility_lag` after it was really made.
     pub fn set_clock_skew(&self, skew: chrono::Duration) {
-        self.inner
-            .skew_ms
-            .store(skew.num_milliseconds(), Ordering::SeqCst);
+        self.inner.skew.set(skew);
     }
 
     /// Events listed twice by [`SeamFault::Duplicates`] so far.
@@ -373,26 +354,7 @@ impl SeamSimHandle {
 
     /// Stop accepting connections, finish in-flight requests, stop the generator.
     pub async fn shutdown(mut self) {
-        if let Some(g) = self.generator.take() {
-            g.abort();
-        }
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(s) = self.server.take() {
-            let _ = s.await;
-        }
-    }
-}
-
-impl Drop for SeamSimHandle {
-    fn drop(&mut self) {
-        if let Some(g) = self.generator.take() {
-            g.abort();
-        }
-        if let Some(s) = self.server.take() {
-            s.abort();
-        }
+        self.served.shutdown().await;
     }
 }
 
@@ -1094,7 +1056,7 @@ fn record(inner: &Inner, ready: Vec<Ready>, at: Option<DateTime<Utc>>) {
     let mut ledger = inner.ledger.lock().unwrap();
     // Seam stamps microseconds; keeping more would make `since` compare unlike the wire.
     let made = at.unwrap_or_else(|| (inner.opts.clock)());
-    let skew = chrono::Duration::milliseconds(inner.skew_ms.load(Ordering::SeqCst));
+    let skew = inner.skew.get();
     let created = micros(made + skew);
     let lag_max = inner.opts.visibility_lag.as_millis() as i64;
     for r in ready {
