@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::running::{self, Running};
 use doorwatch::daemon::status_line;
 use doorwatch::model::Vendor;
 use doorwatch::remote::Client;
@@ -627,87 +628,14 @@ fn plan(total: Duration) -> Vec<Episode> {
 // ---------------------------------------------------------------------------------
 // The daemon and what it shows
 
-/// The real binary as `daemon`, its output lines collected.
-struct Daemon {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(data: &Path, config: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-            .arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data)
-            .arg("daemon")
-            .env("XDG_CONFIG_HOME", data.join("no-config"))
-            .env("HOME", data)
-            .env("USER", "tester")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run doorwatch daemon");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let streams: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for stream in streams {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        let d = Daemon { child, lines };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !d.said("consoles attach at") {
-            assert!(Instant::now() < deadline, "no daemon:\n{}", d.output());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        d
-    }
-
-    fn said(&self, what: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l.contains(what))
-    }
-
-    fn output(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not exit:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The real binary as `daemon` on `config`, once it listens for consoles.
+fn start_daemon(data: &Path, config: &Path) -> Running {
+    let config = config.to_str().expect("a UTF-8 path");
+    let d = running::spawn(data, &["--config", config, "daemon"]);
+    d.wait_for("the daemon", Duration::from_secs(30), |lines| {
+        lines.iter().any(|l| l.contains("consoles attach at"))
+    });
+    d
 }
 
 /// The daemon's resident memory, from `/proc/<pid>/status`.
@@ -866,8 +794,8 @@ async fn soak_under_faults_loses_nothing_doubles_nothing_and_shows_every_fault()
     write_private(&operator.path, &sims.config(&HashMap::new())).unwrap();
     let history = history_size();
     prefill_history(&data, history);
-    let mut daemon = Daemon::start(&data, &operator.path);
-    let pid = daemon.child.id();
+    let mut daemon = start_daemon(&data, &operator.path);
+    let pid = daemon.pid();
 
     let t0 = Instant::now();
     let seen = Arc::new(Mutex::new(Seen::default()));

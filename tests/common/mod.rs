@@ -1,6 +1,7 @@
 //! Running the real binary against a data dir of its own, for the integration tests.
 #![allow(dead_code)]
 
+pub mod running;
 pub mod secrets;
 
 use std::path::{Path, PathBuf};
