@@ -175,6 +175,8 @@ struct Pending {
     /// Journal entries (one per append) covering the pending events.
     journal: Vec<[u8; 9]>,
     journal_events: usize,
+    /// When the oldest journal entry not yet checkpointed was written (or replayed).
+    journal_since: Option<std::time::Instant>,
     next_journal_seq: u64,
     next_quarantine_seq: u64,
     next_audit_seq: u64,
@@ -188,6 +190,7 @@ pub struct Store {
     pending: Mutex<Pending>,
     posting_flush: usize,
     auto_checkpoint: bool,
+    checkpoint_after: std::time::Duration,
 }
 
 /// Options for [`Store::open_with`].
@@ -202,6 +205,10 @@ pub struct StoreOptions {
     /// (see [`Store::checkpoint`]) so that the journal always covers what the state
     /// snapshot does not.
     pub auto_checkpoint: bool,
+    /// A checkpoint is also due once the oldest event waiting in the journal is this
+    /// old: a desk with a slow trickle of events would otherwise replay hours of
+    /// journal at every start.
+    pub checkpoint_after: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -210,6 +217,7 @@ impl Default for StoreOptions {
             cache_capacity: 64 * 1024 * 1024,
             posting_flush: DEFAULT_POSTING_FLUSH,
             auto_checkpoint: false,
+            checkpoint_after: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -258,6 +266,7 @@ impl Store {
             pending: Mutex::new(Pending::default()),
             posting_flush: opts.posting_flush.max(1),
             auto_checkpoint: opts.auto_checkpoint,
+            checkpoint_after: opts.checkpoint_after,
         };
         store.check_schema()?;
         store.load_pending()?;
@@ -368,6 +377,7 @@ impl Store {
         p.postings.clear();
         p.journal.clear();
         p.journal_events = 0;
+        p.journal_since = None;
         p.recent = RecentIds::default();
         if let Some(v) = self.tree.get(keys::named(META, META_RECENT))? {
             for chunk in v.chunks(16) {
@@ -695,6 +705,7 @@ impl Store {
         p.postings.clear();
         p.journal.clear();
         p.journal_events = 0;
+        p.journal_since = None;
         Ok(())
     }
 
@@ -709,9 +720,13 @@ impl Store {
         Ok(())
     }
 
-    /// Whether enough events wait in the journal that a checkpoint is due.
+    /// Whether enough events wait in the journal, or the oldest of them long enough,
+    /// that a checkpoint is due.
     pub fn needs_checkpoint(&self) -> bool {
-        self.lock().journal_events >= self.posting_flush
+        let p = self.lock();
+        p.journal_events >= self.posting_flush
+            || p.journal_since
+                .is_some_and(|t| t.elapsed() >= self.checkpoint_after)
     }
 
     /// Write buffered postings, drop the journal they cover and save `snapshot` (the
@@ -997,6 +1012,9 @@ fn add_pending(p: &mut Pending, key: EventKey, event: &Event) {
             }
         }
     });
+    if p.journal_events == 0 {
+        p.journal_since = Some(std::time::Instant::now());
+    }
     p.journal_events += 1;
     p.recent.remember(key);
 }

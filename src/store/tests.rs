@@ -560,3 +560,36 @@ fn a_store_made_with_another_segment_size_still_opens() {
     drop(small(fresh.path()));
     assert_eq!(segment_size(&fresh.path().join("store")), SEGMENT_SIZE);
 }
+
+#[test]
+fn a_checkpoint_is_due_once_the_oldest_journal_event_is_old_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            checkpoint_after: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(!store.needs_checkpoint(), "nothing waits");
+    store
+        .append(batch(vec![ev(
+            "hq",
+            "1",
+            1,
+            "Lobby",
+            EventKind::DoorOpened,
+        )]))
+        .unwrap();
+    assert!(!store.needs_checkpoint(), "one event, just written");
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    assert!(
+        store.needs_checkpoint(),
+        "the journal's oldest event is old enough"
+    );
+    store.checkpoint(None).unwrap();
+    assert!(!store.needs_checkpoint(), "the checkpoint took the journal");
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    assert!(!store.needs_checkpoint(), "an empty journal never ages");
+}
