@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::running::{self, Running};
+
 use chrono::{DateTime, Utc};
 use doorwatch::sim::doorflow::{DoorflowSim, DoorflowSimHandle, DoorflowSimOptions};
 use doorwatch::sim::history::Rng;
@@ -23,10 +25,8 @@ use doorwatch::sim::kisi::{KisiFault, KisiSim, KisiSimHandle, KisiSimOptions};
 use doorwatch::store::Store;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 const KILLS: usize = 22;
@@ -122,97 +122,15 @@ async fn settle(len: impl Fn() -> usize) {
 // ---------------------------------------------------------------------------------
 // The daemon process
 
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-fn collect(pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            let mut t = sink.lock().unwrap();
-            t.push_str(&line);
-            t.push('\n');
-        }
-    });
-    (text, reader)
-}
-
-impl Daemon {
-    fn start(config: &Path, data: &Path, refresh: &str) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-            .arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data)
-            .args(["daemon", "--exit-after", "300s"])
-            .env("XDG_CONFIG_HOME", data.join("no-config"))
-            .env("HOME", data)
-            .env("USER", "tester")
-            .env(DF_REFRESH_ENV, refresh)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run doorwatch daemon");
-        let (_, out_reader) = collect(child.stdout.take().unwrap());
-        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
-        Daemon {
-            child,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn assert_running(&mut self) {
-        let exit = self.child.try_wait().unwrap();
-        assert!(
-            exit.is_none(),
-            "daemon exited early: {exit:?}\n{}",
-            self.stderr()
-        );
-    }
-
-    /// SIGKILL: no chance to flush, checkpoint or say anything. Returns its stderr.
-    async fn kill9(mut self) -> String {
-        self.child.kill().unwrap();
-        self.finish().await.1
-    }
-
-    /// SIGTERM; its exit status and stderr.
-    async fn terminate(self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        self.finish().await
-    }
-
-    async fn finish(mut self) -> (std::process::ExitStatus, String) {
-        tokio::task::spawn_blocking(move || {
-            let status = self.child.wait().unwrap();
-            for r in self.readers.drain(..) {
-                r.join().unwrap();
-            }
-            let err = self.stderr.lock().unwrap().clone();
-            (status, err)
-        })
-        .await
-        .unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // A failed assertion must not leave a daemon running.
-        let _ = self.child.kill();
-    }
+/// `doorwatch daemon` on `config`, with DoorFlow's refresh token from `refresh`.
+fn start_daemon(config: &Path, data: &Path, refresh: &str) -> Running {
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut command = running::command(
+        data,
+        &["--config", config, "daemon", "--exit-after", "300s"],
+    );
+    command.env(DF_REFRESH_ENV, refresh);
+    Running::start(command)
 }
 
 /// DoorFlow rotates its refresh token on every use. A kill in the few milliseconds
@@ -358,7 +276,7 @@ fn assert_covered(
 
 /// Poll (through the running daemon) until the newest events of the ledger are stored:
 /// a source stores a window oldest first, so then it has read everything.
-async fn wait_caught_up(data: &Path, d: &mut Daemon, source: &str, newest: &BTreeSet<String>) {
+async fn wait_caught_up(data: &Path, d: &mut Running, source: &str, newest: &BTreeSet<String>) {
     let deadline = Instant::now() + DEADLINE;
     let query = format!("source:{source}");
     loop {
@@ -436,11 +354,11 @@ async fn sigkill_at_random_moments_under_heavy_ingest_loses_and_doubles_nothing(
             2..=7 => 50 + rng.below(550),
             _ => 1_500 + rng.below(2_000),
         };
-        let mut d = Daemon::start(&config, &data, &grant.seed);
+        let mut d = start_daemon(&config, &data, &grant.seed);
         let ran = Instant::now();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         d.assert_running();
-        let stderr = d.kill9().await;
+        let stderr = d.kill9().await.stderr;
         up += ran.elapsed();
         grant.check(&stderr, &df);
 
@@ -476,11 +394,12 @@ async fn sigkill_at_random_moments_under_heavy_ingest_loses_and_doubles_nothing(
     settle(|| df.ledger_len()).await;
     settle(|| kisi.ledger_len()).await;
     let (df_ledger, kisi_ledger) = (df.ledger(), kisi.ledger());
-    let mut d = Daemon::start(&config, &data, &grant.seed);
+    let mut d = start_daemon(&config, &data, &grant.seed);
     let ran = Instant::now();
     wait_caught_up(&data, &mut d, DF, &newest_ids(&df_ledger, df_id)).await;
     wait_caught_up(&data, &mut d, KISI, &newest_ids(&kisi_ledger, kisi_id)).await;
-    let (status, stderr) = d.terminate().await;
+    let end = d.terminate().await;
+    let (status, stderr) = (end.status, end.stderr);
     up += ran.elapsed();
     assert!(status.success(), "{status:?}\n{stderr}");
     grant.check(&stderr, &df);

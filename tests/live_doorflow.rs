@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::running::{self, Running};
+
 use doorwatch::config::Config;
 use doorwatch::daemon::Live;
 use doorwatch::engine::Engine;
@@ -12,10 +14,8 @@ use doorwatch::sim::doorflow::{DoorflowSim, DoorflowSimHandle, DoorflowSimOption
 use doorwatch::sources::runtime::LinkState;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -298,99 +298,20 @@ async fn a_reseeded_refresh_token_replaces_a_revoked_rotation() {
 // ---------------------------------------------------------------------------------
 // The real binary
 
-/// A running `doorwatch daemon` with its output collected as it comes.
-struct Daemon {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-fn collect(pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            let mut t = sink.lock().unwrap();
-            t.push_str(&line);
-            t.push('\n');
-        }
-    });
-    (text, reader)
-}
-
-impl Daemon {
-    fn start(config: &Path, data: &Path, env: &[(&str, &str)]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-            .arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data)
-            .args(["daemon", "--exit-after", "120s"])
-            .env("XDG_CONFIG_HOME", data.join("no-config"))
-            .env("HOME", data)
-            .env("USER", "tester")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run doorwatch daemon");
-        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
-        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
-        Daemon {
-            child,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn assert_running(&mut self) {
-        let exit = self.child.try_wait().unwrap();
-        assert!(
-            exit.is_none(),
-            "daemon exited early: {exit:?}\n{}",
-            self.stderr()
-        );
-    }
-
-    /// SIGTERM, then its exit status, stdout and stderr.
-    async fn terminate(self) -> (ExitStatus, String, String) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        self.finish().await
-    }
-
-    /// kill -9: no chance to flush or say anything.
-    async fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.finish().await;
-    }
-
-    async fn finish(mut self) -> (ExitStatus, String, String) {
-        tokio::task::spawn_blocking(move || {
-            let status = self.child.wait().unwrap();
-            for r in self.readers.drain(..) {
-                r.join().unwrap();
-            }
-            let out = self.stdout.lock().unwrap().clone();
-            let err = self.stderr.lock().unwrap().clone();
-            (status, out, err)
-        })
-        .await
-        .unwrap()
-    }
+/// `doorwatch daemon` on `config` with `env` set, its output collected as it comes.
+fn start_daemon(config: &Path, data: &Path, env: &[(&str, &str)]) -> Running {
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut command = running::command(
+        data,
+        &["--config", config, "daemon", "--exit-after", "120s"],
+    );
+    command.envs(env.iter().copied());
+    Running::start(command)
 }
 
 /// Pause the generator and wait until the daemon has fetched the last ledger event
 /// and asked again afterwards (it commits a page before its next request).
-async fn daemon_catch_up(h: &DoorflowSimHandle, d: &mut Daemon) {
+async fn daemon_catch_up(h: &DoorflowSimHandle, d: &mut Running) {
     pause(h).await;
     let last = h
         .ledger()
@@ -448,14 +369,18 @@ async fn rotated_refresh_token_survives_a_restart_and_never_shows() {
     let seed = h.initial_refresh_token().to_string();
     let config = write_config(dir.path(), &config_text(&h, &seed, ""));
 
-    let mut first = Daemon::start(&config, &data, &[]);
+    let mut first = start_daemon(&config, &data, &[]);
     wait_for("events and several rotations", || {
         first.assert_running();
         // The seed, then an access and a refresh token per exchange: three rotations.
         h.max_served_id() > 0 && h.issued_tokens().len() > 2 * 3
     })
     .await;
-    let (status, out1, err1) = first.terminate().await;
+    let common::running::Finished {
+        status,
+        stdout: out1,
+        stderr: err1,
+    } = first.terminate().await;
     assert!(status.success(), "{status:?}\n{err1}");
     assert!(out1.contains("df [doorflow]: live;"), "{out1}\n{err1}");
 
@@ -475,14 +400,18 @@ async fn rotated_refresh_token_survives_a_restart_and_never_shows() {
 
     h.reset_served();
     let tokens = h.issued_tokens().len();
-    let mut second = Daemon::start(&config, &data, &[]);
+    let mut second = start_daemon(&config, &data, &[]);
     wait_for("the second run to refresh with the stored token", || {
         second.assert_running();
         h.issued_tokens().len() > tokens + 2 && h.max_served_id() > 0
     })
     .await;
     daemon_catch_up(&h, &mut second).await;
-    let (status, out2, err2) = second.terminate().await;
+    let common::running::Finished {
+        status,
+        stdout: out2,
+        stderr: err2,
+    } = second.terminate().await;
     assert!(status.success(), "{status:?}\n{err2}");
     assert!(out2.contains("df [doorflow]: live;"), "{out2}\n{err2}");
     assert!(!err2.contains("failed"), "{err2}");
@@ -525,7 +454,7 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
     wait_for("the first events", || h.ledger_len() > 0).await;
     let first_id = h.ledger()[0]["id"].as_i64().unwrap();
 
-    let mut first = Daemon::start(&config, &data, &[]);
+    let mut first = start_daemon(&config, &data, &[]);
     wait_for("the daemon to be well into the stream", || {
         first.assert_running();
         h.max_served_id() >= first_id + 400
@@ -535,9 +464,13 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
     first.kill9().await;
 
     h.reset_served();
-    let mut second = Daemon::start(&config, &data, &[]);
+    let mut second = start_daemon(&config, &data, &[]);
     daemon_catch_up(&h, &mut second).await;
-    let (status, out, err) = second.terminate().await;
+    let common::running::Finished {
+        status,
+        stdout: out,
+        stderr: err,
+    } = second.terminate().await;
     assert!(status.success(), "{status:?}\n{err}");
     assert!(out.contains("df [doorflow]: live;"), "{out}\n{err}");
 
@@ -580,7 +513,7 @@ refresh_token_env = "DF_TEST_GOOD_REFRESH"
     let config = write_config(dir.path(), &text);
     let revoked = "df_rt_revoked0000000000000000000000";
     let wrong_secret = "not-the-client-secret";
-    let daemon = Daemon::start(
+    let daemon = start_daemon(
         &config,
         &data,
         &[
@@ -595,7 +528,11 @@ refresh_token_env = "DF_TEST_GOOD_REFRESH"
         daemon.stderr().matches("failed").count() >= 2
     })
     .await;
-    let (status, out, err) = daemon.terminate().await;
+    let common::running::Finished {
+        status,
+        stdout: out,
+        stderr: err,
+    } = daemon.terminate().await;
     assert!(status.success(), "{status:?}\n{err}");
     let line = |name: &str| {
         out.lines()

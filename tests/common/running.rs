@@ -9,7 +9,18 @@ use std::time::{Duration, Instant};
 
 pub struct Running {
     pub child: Child,
+    /// Every line, stdout's and stderr's, in the order they came.
     lines: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// How a process ended, and everything it printed.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// `doorwatch --data-dir DATA ARGS...`, isolated from the user's config and `$USER`,
@@ -38,19 +49,69 @@ impl Running {
             .spawn()
             .expect("run doorwatch");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let streams: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
+        let (stdout, stderr) = (Arc::default(), Arc::default());
+        let streams: [(Box<dyn Read + Send>, &Arc<Mutex<String>>); 2] = [
+            (Box::new(child.stdout.take().unwrap()), &stdout),
+            (Box::new(child.stderr.take().unwrap()), &stderr),
         ];
-        for stream in streams {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
+        let mut readers = Vec::new();
+        for (stream, text) in streams {
+            let (lines, text) = (lines.clone(), text.clone());
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut t = text.lock().unwrap();
+                    t.push_str(&line);
+                    t.push('\n');
                     lines.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
-        Running { child, lines }
+        Running {
+            child,
+            lines,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn assert_running(&mut self) {
+        let exit = self.child.try_wait().unwrap();
+        assert!(exit.is_none(), "exited early: {exit:?}\n{}", self.output());
+    }
+
+    /// SIGTERM, then wait for it to end.
+    pub async fn terminate(self) -> Finished {
+        self.signal("-TERM");
+        self.finish().await
+    }
+
+    /// kill -9: no chance to flush, checkpoint or say anything.
+    pub async fn kill9(mut self) -> Finished {
+        self.child.kill().unwrap();
+        self.finish().await
+    }
+
+    /// Wait for the exit and for the last of its output.
+    pub async fn finish(mut self) -> Finished {
+        tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            for r in self.readers.drain(..) {
+                r.join().unwrap();
+            }
+            Finished {
+                status,
+                stdout: self.stdout.lock().unwrap().clone(),
+                stderr: self.stderr.lock().unwrap().clone(),
+            }
+        })
+        .await
+        .unwrap()
     }
 
     pub fn pid(&self) -> u32 {
