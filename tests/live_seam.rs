@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::running::{self, Running};
+
 use chrono::{DateTime, Utc};
 use doorwatch::config::Config;
 use doorwatch::daemon::Live;
@@ -14,10 +16,7 @@ use doorwatch::state::alarms::AlarmConfig;
 use doorwatch::state::doors::DoorKey;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SOURCE: &str = "hq-seam";
@@ -287,84 +286,19 @@ async fn every_fault_then_cleared_loses_nothing_and_quarantines_the_malformed() 
 // ---------------------------------------------------------------------------------
 // The real binary
 
-/// `doorwatch daemon` as a child process; killed if still running when dropped.
-struct Daemon {
-    child: Child,
-    stdout: Option<std::thread::JoinHandle<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(data: &Path, config: &Path, env: &[(&str, &str)]) -> Daemon {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_doorwatch"));
-        cmd.arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data)
-            .args(["daemon", "--exit-after", "120s"])
-            .env("XDG_CONFIG_HOME", data.join("no-config"))
-            .env("HOME", data)
-            .env("USER", "tester")
-            .env("DOORWATCH_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start doorwatch daemon");
-        let mut out = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        let err = child.stderr.take().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Daemon {
-            child,
-            stdout: Some(stdout),
-            stderr,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, then its exit status, stdout and stderr.
-    fn terminate(mut self) -> (ExitStatus, String, String) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(ok.success());
-        let status = self.child.wait().unwrap();
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        // stderr's reader ends with the process.
-        blocking_wait_for(5, "stderr to close", || {
-            Arc::strong_count(&self.stderr) == 1
-        });
-        (status, stdout, self.stderr())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `doorwatch daemon` on `config` with `env` set (debug logs); killed if still running
+/// when dropped.
+fn start_daemon(data: &Path, config: &Path, env: &[(&str, &str)]) -> Running {
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut command = running::command(
+        data,
+        &["--config", config, "daemon", "--exit-after", "120s"],
+    );
+    command
+        .env("DOORWATCH_LOG", "debug")
+        .stdin(std::process::Stdio::null())
+        .envs(env.iter().copied());
+    Running::start(command)
 }
 
 fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
@@ -405,10 +339,10 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
         ),
     );
 
-    let first = Daemon::start(&data, &config, &[]);
+    let first = start_daemon(&data, &config, &[]);
     // Inventory takes two answers; a few event pages later it is mid catch-up.
     wait_for(30, "the catch-up under way", || sim.answered(200) >= 12).await;
-    first.kill_9();
+    first.kill9().await;
     let before_restart = sim.ledger_len();
     let partial = searched_ids(&data).len();
     assert!(
@@ -416,7 +350,7 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
         "killed mid-stream: {partial} of {before_restart} stored"
     );
 
-    let second = Daemon::start(&data, &config, &[]);
+    let second = start_daemon(&data, &config, &[]);
     wait_for(30, "the restarted daemon to read on", || {
         sim.answered(200) >= 20
     })
@@ -434,7 +368,11 @@ async fn kill_9_mid_stream_then_restart_stores_every_event_exactly_once() {
         asked.iter().filter(|at| **at > visible).count() >= 2
     })
     .await;
-    let (status, stdout, stderr) = second.terminate();
+    let running::Finished {
+        status,
+        stdout,
+        stderr,
+    } = second.terminate().await;
     assert!(status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains(&format!("{SOURCE} [seam]: ")), "{stdout}");
 
@@ -473,13 +411,17 @@ async fn a_revoked_key_fails_the_source_naming_the_env_var_and_leaks_nothing() {
         dir.path(),
         &source_toml(&sim, &format!("token_env = \"{ENV}\"")),
     );
-    let daemon = Daemon::start(&data, &config, &[(ENV, secret)]);
+    let daemon = start_daemon(&data, &config, &[(ENV, secret)]);
     wait_for(30, "events flowing", || sim.answered(200) >= 4).await;
     sim.set_fault(SeamFault::KeyRevoked, true);
     blocking_wait_for(30, "the failure on stderr", || {
         daemon.stderr().contains("failed")
     });
-    let (status, stdout, stderr) = daemon.terminate();
+    let running::Finished {
+        status,
+        stdout,
+        stderr,
+    } = daemon.terminate().await;
     assert!(status.success(), "exit 0 after a failed source: {stderr}");
     let line = stdout
         .lines()
