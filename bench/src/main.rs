@@ -552,8 +552,14 @@ fn measure_size(
         drop(engine);
     }
     let opens = Summary::of(opens);
+    // Reused stores have had their snapshot since the run that made them.
+    let first = if a.reuse {
+        "first open of this run"
+    } else {
+        "first open, no snapshot yet"
+    };
     let mut row = Row::new(format!(
-        "{label}: engine open in-process, from snapshot (p50/p99 ms; first open, no snapshot yet)"
+        "{label}: engine open in-process, from snapshot (p50/p99 ms; {first})"
     ));
     row.ours = format!(
         "{}/{} ({} ms)",
