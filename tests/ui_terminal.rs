@@ -789,16 +789,20 @@ fn the_glance_of_the_last_close_shows_first_then_the_stores_own_data() {
     assert_eq!(w, "glance", "{second:?}");
     assert_ne!(r, "-", "the glance's first frame has rows: {second:?}");
     let switch = second.iter().position(|(_, _, w)| w == "store").unwrap();
-    assert!(second[switch..].iter().all(|(_, _, w)| w == "store"), "{second:?}");
-    let (sr, so, _) = second[switch..]
-        .iter()
-        .find(|(r, _, _)| r != "-")
-        .unwrap();
+    assert!(
+        second[switch..].iter().all(|(_, _, w)| w == "store"),
+        "{second:?}"
+    );
+    let (sr, so, _) = second[switch..].iter().find(|(r, _, _)| r != "-").unwrap();
     assert_eq!((sr, so), (r, o), "{second:?}");
 
     // A damaged glance is ignored (and logged): the console starts as without one.
     std::fs::write(&glance, b"{\"version\": 1, \"snapshot\": ").unwrap();
     let third = frames_of_one_run(&desk, &log);
     assert!(third.iter().all(|(_, _, w)| w == "store"), "{third:?}");
-    assert!(desk.log().contains("not showing the glance"), "{}", desk.log());
+    assert!(
+        desk.log().contains("not showing the glance"),
+        "{}",
+        desk.log()
+    );
 }

@@ -377,7 +377,10 @@ fn run_size(a: &Args, n: usize, rows: &mut Vec<Row>) {
             );
             std::process::exit(2);
         }
-        progress(&format!("{label}: reusing the stores in {}", base.display()));
+        progress(&format!(
+            "{label}: reusing the stores in {}",
+            base.display()
+        ));
         reused_rows(a, n, &ours_dir, &sqlite_path, &jsonl, rows);
     } else {
         let _ = std::fs::remove_dir_all(&base);
@@ -392,7 +395,14 @@ fn run_size(a: &Args, n: usize, rows: &mut Vec<Row>) {
         export_jsonl(n, &jsonl);
         ingest_rows(n, &ours, lite.as_ref(), &jsonl, rows);
     }
-    measure_size(a, n, &ours_dir, want_sqlite.then_some(&sqlite_path), &jsonl, rows);
+    measure_size(
+        a,
+        n,
+        &ours_dir,
+        want_sqlite.then_some(&sqlite_path),
+        &jsonl,
+        rows,
+    );
 }
 
 /// The ingest rows, when this run ingested.
@@ -456,10 +466,18 @@ fn reused_rows(
     rows.push(row);
     let mut row = Row::new(format!("{label}: disk (reused stores, as they are now)"));
     let disk = dir_size(ours_dir);
-    row.ours = format!("{:.0} MB ({:.0} B/event)", disk as f64 / 1e6, disk as f64 / n as f64);
+    row.ours = format!(
+        "{:.0} MB ({:.0} B/event)",
+        disk as f64 / 1e6,
+        disk as f64 / n as f64
+    );
     if sqlite_path.is_file() {
         let disk = dir_size(sqlite_path);
-        row.sqlite = format!("{:.0} MB ({:.0} B/event)", disk as f64 / 1e6, disk as f64 / n as f64);
+        row.sqlite = format!(
+            "{:.0} MB ({:.0} B/event)",
+            disk as f64 / 1e6,
+            disk as f64 / n as f64
+        );
     }
     row.rg = format!("{:.0} MB JSONL", dir_size(jsonl) as f64 / 1e6);
     rows.push(row);
@@ -480,9 +498,7 @@ fn measure_size(
     progress(&format!("{label}: searches"));
     let store = Store::open(ours_dir).expect("open store");
     // The first open after a bulk load replays sled's log; warm up once.
-    let conn = sqlite_path
-        .filter(|p| p.is_file())
-        .map(|p| sqlite::open(p));
+    let conn = sqlite_path.filter(|p| p.is_file()).map(|p| sqlite::open(p));
     for spec in QUERIES {
         let (ours_t, ours_hits) = time_ours(&store, spec, a.runs);
         let lite_q = conn.as_ref().map(|c| sqlite::time_query(c, spec, a.runs));
@@ -587,7 +603,11 @@ fn measure_size(
         row.ours = format!("{:.0}", s.no_glance);
         glance.ours = format!("{}/{}", fmt_ms(s.first_data.p50), fmt_ms(s.first_data.p99));
         if s.glance_runs < s.runs {
-            glance.ours += &format!(" ({} of {} runs showed no glance)", s.runs - s.glance_runs, s.runs);
+            glance.ours += &format!(
+                " ({} of {} runs showed no glance)",
+                s.runs - s.glance_runs,
+                s.runs
+            );
         }
         glance.verdict = verdict(s.first_data.p99 <= 300.0 && s.glance_runs == s.runs);
         own.ours = format!("{}/{}", fmt_ms(s.store.p50), fmt_ms(s.store.p99));

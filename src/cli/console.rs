@@ -6,12 +6,12 @@ use crate::config::Config;
 use crate::daemon::Live;
 use crate::engine::Engine;
 use crate::remote::Client;
-use crate::ui::snapshot::Snapshot;
-use crate::ui::{EventFeed, Opened};
 use crate::ui::app::{self, App};
 use crate::ui::backend::{self, Backend};
 use crate::ui::keymap::Keymap;
+use crate::ui::snapshot::Snapshot;
 use crate::ui::terminal::TerminalGuard;
+use crate::ui::{EventFeed, Opened};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 

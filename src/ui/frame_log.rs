@@ -30,13 +30,21 @@ fn log() -> Option<&'static Mutex<std::fs::File>> {
 pub fn record(draw: Duration, app: &super::app::App) {
     let Some(log) = log() else { return };
     let now = chrono::Utc::now().timestamp_millis();
-    let (received, occurred) = app.live.events.back().map_or(("-".into(), "-".into()), |e| {
-        (
-            e.received_at.timestamp_millis().to_string(),
-            e.occurred_at.timestamp_millis().to_string(),
-        )
-    });
-    let whose = if app.glance.is_some() { "glance" } else { "store" };
+    let (received, occurred) = app
+        .live
+        .events
+        .back()
+        .map_or(("-".into(), "-".into()), |e| {
+            (
+                e.received_at.timestamp_millis().to_string(),
+                e.occurred_at.timestamp_millis().to_string(),
+            )
+        });
+    let whose = if app.glance.is_some() {
+        "glance"
+    } else {
+        "store"
+    };
     if let Ok(mut f) = log.lock() {
         let _ = writeln!(
             f,

@@ -96,7 +96,10 @@ pub fn save_on_close(data_dir: &Path, engine: &Engine) {
             "glance written in {:?}",
             started.elapsed()
         ),
-        Err(e) => tracing::warn!("could not write the glance {}: {e}", path(data_dir).display()),
+        Err(e) => tracing::warn!(
+            "could not write the glance {}: {e}",
+            path(data_dir).display()
+        ),
     }
 }
 
@@ -160,10 +163,7 @@ pub fn load(data_dir: &Path) -> Option<Glance> {
             None
         }
         Err(why) => {
-            tracing::warn!(
-                "not showing the glance {}: {why}",
-                path(data_dir).display()
-            );
+            tracing::warn!("not showing the glance {}: {why}", path(data_dir).display());
             None
         }
     }
@@ -235,7 +235,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let g = sample();
         save(dir.path(), &g).unwrap();
-        let mode = std::fs::metadata(path(dir.path())).unwrap().permissions().mode();
+        let mode = std::fs::metadata(path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         // Written again over the old one; no temporary file is left behind.
         save(dir.path(), &g).unwrap();

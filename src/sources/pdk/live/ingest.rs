@@ -231,14 +231,21 @@ impl Ingest {
     /// then; `None` when nothing waits (held companions during a gap wait for the gap).
     pub fn next_due(&self) -> Option<i64> {
         let pending = self.pending.iter().map(|(at, _)| at + BATCH_WINDOW_MS);
-        let primaries = self.held_primaries.iter().map(|(at, _)| at + ACCESS_WAIT_MS);
+        let primaries = self
+            .held_primaries
+            .iter()
+            .map(|(at, _)| at + ACCESS_WAIT_MS);
         let lives = self
             .held_lives
             .iter()
             .filter(|_| self.gap.is_none())
             .map(|(at, _)| at + LIVE_WAIT_MS);
         let quarantine = (!self.quarantine.is_empty()).then_some(i64::MIN);
-        pending.chain(primaries).chain(lives).chain(quarantine).min()
+        pending
+            .chain(primaries)
+            .chain(lives)
+            .chain(quarantine)
+            .min()
     }
 
     /// The safe point now (see the module docs), if the source can vouch for one.
@@ -588,11 +595,19 @@ mod tests {
         assert!(ing.has_due(T0 + BATCH_WINDOW_MS));
         // The primary is due; its companion, 3 ms later, not yet: the primary waits
         // for it, and both go in one batch once the companion is due.
-        assert!(ing.prepare(T0 + BATCH_WINDOW_MS, false).batch.events.is_empty());
+        assert!(
+            ing.prepare(T0 + BATCH_WINDOW_MS, false)
+                .batch
+                .events
+                .is_empty()
+        );
         assert_eq!(ing.next_due(), Some(T0 + 3 + BATCH_WINDOW_MS));
         let b = ing.prepare(T0 + 3 + BATCH_WINDOW_MS, false).batch;
         assert_eq!(b.events.len(), 1);
-        assert_eq!(b.events[0].summary, "Jane Roe was granted access to Front Door");
+        assert_eq!(
+            b.events[0].summary,
+            "Jane Roe was granted access to Front Door"
+        );
         assert_eq!(ing.next_due(), None);
         // Held for its companion: due when the wait is over.
         ing.push(T0 + 100, "device.request.allowed", allowed("r-2", T0 + 90));
