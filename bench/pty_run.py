@@ -5,7 +5,10 @@ terminal and its CPU time, then stop it with SIGTERM. Prints one JSON object.
   pty_run.py --cols 80 --rows 24 --frame-log F (--until-data | --duration S) -- CMD...
 
 --until-data: stop at the first line of the frame log whose newest-row field is not
-'-' and report first_data_ms (from just before fork to that frame).
+'-' and that shows the store's own data (last field 'store'), and report
+first_data_ms (from just before fork to the first frame with stored data, the
+glance's if there is one), store_data_ms (to that first frame of the store's own) and
+glance (whether the first came from the glance).
 --duration S: from --settle seconds (default 3) after the first frame showing stored
 data, measure S seconds: bytes, CPU %, RSS at the end.
 """
@@ -59,7 +62,13 @@ def frames():
 
 
 total = 0
-out = {"first_data_ms": None}
+out = {"first_data_ms": None, "store_data_ms": None, "glance": False}
+
+
+def whose(f):
+    # Frame logs before the glance had no such field: the store's.
+    return f[4] if len(f) >= 5 else "store"
+
 measuring = None  # (t, cpu, bytes) at the start of the window
 deadline = t0 + a.timeout
 while time.time() < deadline:
@@ -76,9 +85,13 @@ while time.time() < deadline:
     if a.until_data:
         for f in fl:
             if len(f) >= 3 and f[2] != "-":
-                out["first_data_ms"] = int(f[0]) - t0 * 1000
-                break
-        if out["first_data_ms"] is not None:
+                if out["first_data_ms"] is None:
+                    out["first_data_ms"] = int(f[0]) - t0 * 1000
+                    out["glance"] = whose(f) == "glance"
+                if whose(f) == "store":
+                    out["store_data_ms"] = int(f[0]) - t0 * 1000
+                    break
+        if out["store_data_ms"] is not None:
             break
     elif measuring is None and fl:
         # The console draws its first frame before the store opens; opening it (and

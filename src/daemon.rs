@@ -367,7 +367,7 @@ pub struct DaemonOptions<'a> {
 pub async fn run(config: &Config, engine: Engine, opts: DaemonOptions<'_>) -> anyhow::Result<()> {
     let mut live = Live::start(config, engine, |_, _| {})?;
     if let Err(e) = live.serve(opts.data_dir) {
-        let _ = stop_and_report(live).await;
+        let _ = stop_and_report(live, opts.data_dir).await;
         return Err(e);
     }
     println!(
@@ -420,7 +420,7 @@ pub async fn run(config: &Config, engine: Engine, opts: DaemonOptions<'_>) -> an
         }
     };
     tracing::info!("daemon stopping: {why}");
-    let result = stop_and_report(live).await;
+    let result = stop_and_report(live, opts.data_dir).await;
     watcher.abort();
     result
 }
@@ -449,12 +449,14 @@ async fn reload(live: &mut Live, path: Option<&std::path::Path>) {
     }
 }
 
-/// Stop every source, close the store (checkpointed and flushed), and print one
-/// status line per source as it was at the stop.
-pub async fn stop_and_report(live: Live) -> anyhow::Result<()> {
+/// Stop every source, write the glance for the next console (`ui::glance`), close
+/// the store (checkpointed and flushed), and print one status line per source as it
+/// was at the stop.
+pub async fn stop_and_report(live: Live, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let board = live.board.clone();
     let before_stop = board.all();
     let engine = live.shutdown().await?;
+    crate::ui::glance::save_on_close(data_dir, &engine);
     engine.close()?;
     for line in final_status_lines(before_stop, &board) {
         println!("{line}");

@@ -722,3 +722,87 @@ listen = "127.0.0.1:0"
         assert_clean(&f.display().to_string(), &std::fs::read(f).unwrap());
     }
 }
+
+/// The frame log's lines: (received ms of the newest row, occurred ms, whose data).
+fn frames(log: &Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 5).then(|| (f[2].to_string(), f[3].to_string(), f[4].to_string()))
+        })
+        .collect()
+}
+
+/// Run the console with a frame log until it draws a frame of the store's own data,
+/// then stop it with SIGTERM; its frames.
+fn frames_of_one_run(desk: &Desk, log: &Path) -> Vec<(String, String, String)> {
+    let _ = std::fs::remove_file(log);
+    let env = format!("DOORWATCH_FRAME_LOG={}", log.display());
+    let tmux = Tmux::start(
+        &desk.console_script_with(&["env", &env]),
+        80,
+        24,
+        &desk.home(),
+    );
+    let start = Instant::now();
+    while !frames(log).iter().any(|(r, _, w)| r != "-" && w == "store") {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no frame of the store's data; the screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(POLL);
+    }
+    tmux.wait_for_text("Events — following");
+    let out = Command::new("kill")
+        .args(["-TERM", &desk.pid().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_restored(&tmux, "0");
+    frames(log)
+}
+
+#[test]
+fn the_glance_of_the_last_close_shows_first_then_the_stores_own_data() {
+    use std::os::unix::fs::PermissionsExt;
+    if !tmux_available() {
+        return;
+    }
+    let desk = Desk::new();
+    let glance = desk.data().join(doorwatch::ui::glance::FILE);
+    let log = desk.dir.path().join("frames.log");
+
+    // No glance yet: the store's data is the first there is.
+    let first = frames_of_one_run(&desk, &log);
+    assert!(first.iter().all(|(_, _, w)| w == "store"), "{first:?}");
+    // Closing wrote the glance, private to the operator.
+    let mode = std::fs::metadata(&glance).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // With it: glance frames first (with rows), then only the store's, whose first
+    // frame with data shows the same newest row.
+    let second = frames_of_one_run(&desk, &log);
+    let (r, o, w) = &second[0];
+    assert_eq!(w, "glance", "{second:?}");
+    assert_ne!(r, "-", "the glance's first frame has rows: {second:?}");
+    let switch = second.iter().position(|(_, _, w)| w == "store").unwrap();
+    assert!(
+        second[switch..].iter().all(|(_, _, w)| w == "store"),
+        "{second:?}"
+    );
+    let (sr, so, _) = second[switch..].iter().find(|(r, _, _)| r != "-").unwrap();
+    assert_eq!((sr, so), (r, o), "{second:?}");
+
+    // A damaged glance is ignored (and logged): the console starts as without one.
+    std::fs::write(&glance, b"{\"version\": 1, \"snapshot\": ").unwrap();
+    let third = frames_of_one_run(&desk, &log);
+    assert!(third.iter().all(|(_, _, w)| w == "store"), "{third:?}");
+    assert!(
+        desk.log().contains("not showing the glance"),
+        "{}",
+        desk.log()
+    );
+}

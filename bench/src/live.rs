@@ -1,6 +1,7 @@
 //! The console under a real terminal: start-up, idle and live load, each in a PTY at
 //! 80x24 (`pty_run.py`), timed through `DOORWATCH_FRAME_LOG` (one line per drawn frame:
-//! wall ms, draw µs, received_at ms of the newest live row).
+//! wall ms, draw µs, received_at and occurred_at ms of the newest live row, and whose
+//! data the frame shows: the glance's or the store's).
 
 use crate::stats::{Summary, fmt_ms};
 use crate::{Args, Row, progress, verdict};
@@ -45,16 +46,44 @@ fn pty_run(
     serde_json::from_slice(&out.stdout).ok()
 }
 
-/// Spawn to the first frame that shows stored events, `runs` times.
-pub fn first_frames(a: &Args, data: &Path, runs: usize) -> Option<Summary> {
+/// Start-up, spawn to first frames.
+pub struct Startup {
+    /// Without a glance (removed first): to the first frame with stored data, which is
+    /// the store's own.
+    pub no_glance: f64,
+    /// With the glance the previous run wrote on close: to the first frame with stored
+    /// data (the glance's) ...
+    pub first_data: Summary,
+    /// ... and to the store's own first frame.
+    pub store: Summary,
+    /// Runs whose first frame with data was the glance's.
+    pub glance_runs: usize,
+    pub runs: usize,
+}
+
+/// Spawn to the first frame that shows stored events: once without a glance, then
+/// `runs` times with the one each run leaves behind when it closes.
+pub fn first_frames(a: &Args, data: &Path, runs: usize) -> Option<Startup> {
     let config = empty_config(a);
     let log = a.work.join("frames-start.log");
-    let mut ms = Vec::new();
+    let _ = std::fs::remove_file(data.join(doorwatch::ui::glance::FILE));
+    let until = ["--until-data", "--timeout", "30"];
+    let v = pty_run(a, &config, data, &log, &until)?;
+    let no_glance = v["store_data_ms"].as_f64()?;
+    let (mut first, mut store, mut glance_runs) = (Vec::new(), Vec::new(), 0);
     for _ in 0..runs {
-        let v = pty_run(a, &config, data, &log, &["--until-data", "--timeout", "30"])?;
-        ms.push(v["first_data_ms"].as_f64()?);
+        let v = pty_run(a, &config, data, &log, &until)?;
+        first.push(v["first_data_ms"].as_f64()?);
+        store.push(v["store_data_ms"].as_f64()?);
+        glance_runs += usize::from(v["glance"].as_bool() == Some(true));
     }
-    Some(Summary::of_ms(ms))
+    Some(Startup {
+        no_glance,
+        first_data: Summary::of_ms(first),
+        store: Summary::of_ms(store),
+        glance_runs,
+        runs,
+    })
 }
 
 pub struct Idle {
@@ -127,6 +156,7 @@ pub fn live_load(a: &Args, rows: &mut Vec<Row>) {
     let lines = std::fs::read_to_string(&log).unwrap_or_default();
     let mut draw = Vec::new();
     let mut latency = Vec::new();
+    let mut emitted = Vec::new();
     let mut last_newest = None;
     for l in lines.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -137,16 +167,22 @@ pub fn live_load(a: &Args, rows: &mut Vec<Row>) {
             continue;
         };
         draw.push(us / 1000.0);
+        let occurred = f.get(3).and_then(|s| s.parse::<i64>().ok());
         if let Some(newest) = f.get(2).and_then(|s| s.parse::<i64>().ok())
-            && last_newest != Some(newest)
+            && last_newest != Some((newest, occurred))
         {
-            last_newest = Some(newest);
+            last_newest = Some((newest, occurred));
             latency.push((at - newest) as f64);
+            // The simulator stamps `occurred` as it sends, on this machine's clock.
+            if let Some(occurred) = occurred {
+                emitted.push((at - occurred) as f64);
+            }
         }
     }
     let stored = Store::open(&data).map(|s| s.len()).unwrap_or(0);
     let draw = Summary::of_ms(draw);
     let latency = Summary::of_ms(latency);
+    let emitted = (!emitted.is_empty()).then(|| Summary::of_ms(emitted));
     let bps = v["bytes_per_s"].as_f64().unwrap_or(f64::NAN);
     let cpu = v["cpu_pct"].as_f64().unwrap_or(f64::NAN);
     let label = format!(
@@ -173,7 +209,20 @@ pub fn live_load(a: &Args, rows: &mut Vec<Row>) {
         "{label}: arrival (received_at) → row drawn (p50/p99 ms)"
     ));
     row.ours = format!("{}/{}", fmt_ms(latency.p50), fmt_ms(latency.p99));
+    rows.push(row);
+    let mut row = Row::new(format!(
+        "{label}: emit (simulator's occurred stamp) → row drawn (p50/p99 ms)"
+    ));
+    match emitted {
+        Some(e) => {
+            row.ours = format!("{}/{}", fmt_ms(e.p50), fmt_ms(e.p99));
+            row.verdict = verdict(e.p99 <= 100.0);
+        }
+        None => {
+            row.ours = "not in the frame log".into();
+            row.verdict = verdict(false);
+        }
+    }
     row.target = "p99 ≤ 100 ms".into();
-    row.verdict = verdict(latency.p99 <= 100.0);
     rows.push(row);
 }

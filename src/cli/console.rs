@@ -6,11 +6,12 @@ use crate::config::Config;
 use crate::daemon::Live;
 use crate::engine::Engine;
 use crate::remote::Client;
-use crate::ui::EventFeed;
 use crate::ui::app::{self, App};
 use crate::ui::backend::{self, Backend};
 use crate::ui::keymap::Keymap;
+use crate::ui::snapshot::Snapshot;
 use crate::ui::terminal::TerminalGuard;
+use crate::ui::{EventFeed, Opened};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -103,23 +104,59 @@ fn new_app(config: &Config, flags: &ConsoleFlags) -> anyhow::Result<App> {
     Ok(app)
 }
 
-/// This process owns the store: first frame, then open it, run the sources, serve
-/// the socket, and draw.
+/// This process owns the store: first frame (the glance of the last close, if there
+/// is one), then, while the store opens, the same loop as ever on what the glance
+/// shows; once open, the sources run, the socket is served and the store's own data
+/// replaces the glance. On close, the glance is written for the next start.
 async fn owner(config: &Config, data_dir: &Path, flags: ConsoleFlags) -> anyhow::Result<()> {
     let mut app = new_app(config, &flags)?;
     let warning = app.message.take();
-    app.message = Some(format!("opening the store in {}…", data_dir.display()));
-    let mut guard = TerminalGuard::enter()?;
-    crate::ui::draw_now(&mut guard, &app)?;
-    let engine = open_engine(config, data_dir).await?;
-    let recent = crate::search::Query::parse("", chrono::Utc::now())
-        .ok()
-        .and_then(|q| crate::search::execute(engine.store(), &q, RECENT, None).ok())
-        .map(|p| p.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>())
-        .unwrap_or_default();
+    // The store opens beside the first frames (sled's open is most of start-up).
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+    let opening = {
+        let (config, data_dir) = (config.clone(), data_dir.to_path_buf());
+        tokio::spawn(async move { open_live(&config, &data_dir, warning, opened_tx).await })
+    };
+    match crate::ui::glance::load(data_dir) {
+        Some(glance) => crate::ui::glance::show(&mut app, glance),
+        None => app.message = Some(format!("opening the store in {}…", data_dir.display())),
+    }
+    let result = match TerminalGuard::enter() {
+        Ok(guard) => crate::ui::run(guard, app, opened_rx).await,
+        Err(e) => Err(e),
+    };
+    // The store may still be opening if the operator quit at once: let it finish, then
+    // close it as always.
+    let live = opening.await??;
+    let engine = live.shutdown().await?;
+    crate::ui::glance::save_on_close(data_dir, &engine);
+    engine.close()?;
+    result
+}
+
+/// Open the store, start the sources and serve the socket; hand the console its
+/// backend through `opened` (with `warning` for the footer, unless serving failed).
+/// Returns what runs, for the console to stop on close.
+async fn open_live(
+    config: &Config,
+    data_dir: &Path,
+    warning: Option<String>,
+    opened: tokio::sync::oneshot::Sender<Opened>,
+) -> anyhow::Result<Live> {
+    let (dir, alarms) = (data_dir.to_path_buf(), config.alarm_config());
+    let (engine, newest_first) = tokio::task::spawn_blocking(move || {
+        let engine = Engine::open(&dir, alarms)?;
+        let newest_first = crate::search::Query::parse("", chrono::Utc::now())
+            .ok()
+            .and_then(|q| crate::search::execute(engine.store(), &q, RECENT, None).ok())
+            .map(|p| p.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>())
+            .unwrap_or_default();
+        anyhow::Ok((engine, newest_first))
+    })
+    .await??;
     let (feed, rx) = EventFeed::channel();
     let mut live = Live::start(config, engine, move |_, stored| feed.send(stored))?;
-    app.message = match live.serve(data_dir) {
+    let message = match live.serve(data_dir) {
         Ok(()) => warning,
         // Still a working console; others just cannot attach.
         Err(e) => {
@@ -127,7 +164,11 @@ async fn owner(config: &Config, data_dir: &Path, flags: ConsoleFlags) -> anyhow:
             Some(format!("other consoles cannot attach: {e:#}"))
         }
     };
-    app::seed(&mut app, recent);
+    let snapshot = {
+        let engine = live.engine();
+        let engine = crate::sources::runtime::lock_engine(&engine);
+        Snapshot::take(&engine, live.board.all(), chrono::Utc::now())
+    };
     let updates =
         backend::local_updates(live.engine(), live.board.clone(), live.engine_changes(), rx);
     let backend = Backend::Local {
@@ -135,10 +176,15 @@ async fn owner(config: &Config, data_dir: &Path, flags: ConsoleFlags) -> anyhow:
         sink: live.sink.clone(),
         data_dir: data_dir.to_path_buf(),
     };
-    let result = crate::ui::run(guard, app, backend, updates).await;
-    let engine = live.shutdown().await?;
-    engine.close()?;
-    result
+    // The console may be gone already (the operator quit): nothing to hand over then.
+    let _ = opened.send(Opened {
+        backend,
+        updates,
+        newest_first,
+        snapshot: Some(Box::new(snapshot)),
+        message,
+    });
+    Ok(live)
 }
 
 /// Another process owns the store: draw what it serves.
@@ -158,5 +204,12 @@ async fn attached(
     let backend = Backend::Remote {
         data_dir: data_dir.to_path_buf(),
     };
-    crate::ui::run(guard, app, backend, updates).await
+    let opened = Opened {
+        backend,
+        updates,
+        newest_first: Vec::new(),
+        snapshot: None,
+        message: app.message.clone(),
+    };
+    crate::ui::run(guard, app, opened.ready()).await
 }

@@ -48,7 +48,7 @@ pub async fn run(
         backend::local_updates(live.engine(), live.board.clone(), live.engine_changes(), rx);
     let why = print_updates(updates, exit_after).await;
     tracing::info!("feed stopping: {why}");
-    crate::daemon::stop_and_report(live).await
+    crate::daemon::stop_and_report(live, data_dir).await
 }
 
 /// Print what the store's owner serves until a signal or `exit_after`; when the

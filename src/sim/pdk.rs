@@ -35,7 +35,9 @@
 //! forced or propped door `first_alarm_after` start and then every `alarm_every` (with
 //! auto open / force open / do-not-disturb toggles), a cloud node going offline and
 //! back, and sync cycles. Content is deterministic for a seed (each rhythm draws from
-//! its own generator); times follow the clock, strictly increasing per step.
+//! its own generator). Payloads are stamped with the moment they are sent (plus the
+//! clock-skew fault, if set); a step carrying a notice without an id (keyed on its
+//! time) is stamped strictly after every earlier step, so two never collide.
 
 use crate::model::Vendor;
 use crate::sim::history::{DOORS, Rng, door_vendor, person_name};
@@ -1516,11 +1518,15 @@ fn now_ms() -> i64 {
 }
 
 impl Inner {
-    /// This step's time: now, but strictly after the previous step, so that notices
-    /// without ids (keyed on topic, serial and time) never collide.
-    fn next_stamp(&self) -> i64 {
+    /// This step's time: now, the moment it is sent. A step with notices without ids
+    /// (keyed on topic, serial and time) is stamped strictly after the previous step,
+    /// so that those never collide; every other step takes the clock as it is (never
+    /// before an earlier step), so that stamps do not drift ahead of the clock when
+    /// more than 1,000 steps a second go out.
+    fn next_stamp(&self, strictly_after: bool) -> i64 {
         let mut last = lock(&self.last_stamp);
-        *last = now_ms().max(*last + 1);
+        let floor = if strictly_after { *last + 1 } else { *last };
+        *last = now_ms().max(floor);
         *last
     }
 
@@ -1528,7 +1534,8 @@ impl Inner {
         if planned.is_empty() {
             return;
         }
-        let t = self.next_stamp() + self.skew_ms.load(Ordering::SeqCst);
+        let keyed_on_time = planned.iter().any(|p| p.payload.get("id").is_none());
+        let t = self.next_stamp(keyed_on_time) + self.skew_ms.load(Ordering::SeqCst);
         let mut out: Vec<(String, Value)> = Vec::new();
         {
             let mut ledger = lock(&self.ledger);

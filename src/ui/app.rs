@@ -119,7 +119,7 @@ impl LiveEvents {
         }
     }
 
-    fn follow(&mut self) {
+    pub fn follow(&mut self) {
         self.following = true;
         self.new_while_frozen = 0;
         self.selected = self.events.len().saturating_sub(1);
@@ -262,6 +262,13 @@ pub enum Msg {
     Exported(Result<(PathBuf, usize), String>),
     /// A line for the footer from outside (lost the daemon, reconnected).
     Notice(String),
+    /// The store is open: its newest events (newest first) and state replace the
+    /// glance; `message` is the footer's line from then on.
+    StoreOpen {
+        newest_first: Vec<Event>,
+        snapshot: Option<Box<Snapshot>>,
+        message: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -317,6 +324,9 @@ pub struct App {
     /// that does not yet.
     pub ack_confirmation: Option<String>,
     pub snapshot: Snapshot,
+    /// Showing the glance written at this time while the store opens (see
+    /// `ui::glance`): nothing can be acknowledged, searched or exported meanwhile.
+    pub glance: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
     pub theme: Theme,
     pub theme_dir: Option<PathBuf>,
@@ -359,6 +369,7 @@ impl App {
             message: None,
             ack_confirmation: None,
             snapshot: Snapshot::default(),
+            glance: None,
             now,
             theme,
             theme_dir: None,
@@ -480,6 +491,18 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Notice(text) => {
             app.message = Some(text);
             Vec::new()
+        }
+        Msg::StoreOpen {
+            newest_first,
+            snapshot,
+            message,
+        } => {
+            crate::ui::glance::leave(app, newest_first);
+            app.message = message;
+            match snapshot {
+                Some(s) => on_snapshot(app, *s),
+                None => Vec::new(),
+            }
         }
         Msg::Acked(result) => {
             match result {
@@ -608,7 +631,24 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     };
     app.message = None;
+    if app.glance.is_some() && needs_store(action) {
+        app.message = Some(GLANCE_REFUSAL.into());
+        return Vec::new();
+    }
     on_action(app, action)
+}
+
+/// What the footer says to an acknowledgement, search or export asked for while the
+/// glance is shown.
+pub const GLANCE_REFUSAL: &str =
+    "still opening the store: acknowledge, search and export once it is open";
+
+/// Actions that act on the store, refused while the glance is shown.
+fn needs_store(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Ack | Action::Search | Action::Export | Action::NextMatch | Action::PrevMatch
+    )
 }
 
 fn request_quit(app: &mut App) -> Vec<Effect> {
@@ -922,6 +962,10 @@ fn on_search_input(app: &mut App, key: KeyEvent) -> Vec<Effect> {
 
 /// Start a new search with the bar's text.
 pub fn run_search(app: &mut App) -> Vec<Effect> {
+    if app.glance.is_some() {
+        app.message = Some(GLANCE_REFUSAL.into());
+        return Vec::new();
+    }
     let s = &mut app.search;
     if let Err(e) = crate::search::Query::parse(&s.input, app.now) {
         s.error = Some(e.to_string());
@@ -1055,6 +1099,10 @@ fn run_command(app: &mut App, input: String) -> Vec<Effect> {
     }
     let (cmd, rest) = line.split_once(' ').unwrap_or((&line, ""));
     let rest = rest.trim();
+    if app.glance.is_some() && matches!(cmd, "ack" | "export" | "source" | "search") {
+        app.message = Some(GLANCE_REFUSAL.into());
+        return Vec::new();
+    }
     let fail = |app: &mut App, e: String| {
         app.overlay = Some(Overlay::Command {
             input: line.clone(),

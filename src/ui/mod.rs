@@ -7,6 +7,7 @@
 pub mod app;
 pub mod backend;
 mod frame_log;
+pub mod glance;
 pub mod input;
 pub mod keymap;
 pub mod panes;
@@ -20,13 +21,38 @@ use app::{App, Effect, Msg};
 use backend::{Backend, Update};
 use crossterm::event::{Event as TermEvent, KeyEventKind};
 use input::{Input, TtyInput};
+use snapshot::Snapshot;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-/// Never draw more often than this (~30 fps).
-const FRAME: Duration = Duration::from_millis(33);
+/// The store is open (or the owner answered): where the console's data comes from
+/// from now on, and what replaces the glance.
+pub struct Opened {
+    pub backend: Backend,
+    /// Committed events and state as they change.
+    pub updates: mpsc::Receiver<Update>,
+    /// The newest stored events, newest first.
+    pub newest_first: Vec<Event>,
+    /// The state now, so that the first frame from the store shows it whole.
+    pub snapshot: Option<Box<Snapshot>>,
+    /// The footer's line from then on.
+    pub message: Option<String>,
+}
+
+impl Opened {
+    /// Already open: for a console that has everything before its loop starts.
+    pub fn ready(self) -> oneshot::Receiver<Opened> {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(self);
+        rx
+    }
+}
+
+/// Never draw more often than this (20 fps): at 1,000 events/s nearly every frame
+/// changes the events pane, and 30 fps wrote ~38 KB/s to the terminal.
+const FRAME: Duration = Duration::from_millis(50);
 /// Events waiting for the console; beyond it the oldest waiting are dropped from the
 /// live view (they are in the store, a search away) and counted.
 const LIVE_QUEUE: usize = 4_096;
@@ -95,8 +121,8 @@ pub fn draw_now(guard: &mut terminal::TerminalGuard, app: &App) -> anyhow::Resul
 }
 
 /// A test aid (hidden, kept out of `--help`): `DOORWATCH_PANIC_AFTER_FIRST_FRAME=1`
-/// makes the console panic with [`TEST_PANIC`] right after the first frame of its loop
-/// (the store open, the sources running), so tests can check that a panic restores the
+/// makes the console panic with [`TEST_PANIC`] right after the first frame drawn once
+/// the store is open (the sources running), so tests can check that a panic restores the
 /// terminal, and prints and logs nothing secret. Read once, as the loop starts.
 pub const PANIC_AFTER_FIRST_FRAME: &str = "DOORWATCH_PANIC_AFTER_FIRST_FRAME";
 /// The message of that panic.
@@ -109,16 +135,19 @@ enum Stop {
     Signal(&'static str),
     TerminalClosed(String),
     DrawFailed(anyhow::Error),
+    /// The store did not open; its opener reports why.
+    NotOpened,
 }
 
 /// Run the console until the operator quits, a signal comes or the terminal goes.
-/// `updates` brings committed events and state; `backend` carries out searches, acks
-/// and exports.
+/// Until `opened` brings the backend (the store is opening), the app shows what it
+/// has (the glance, or "opening the store"); then `updates` brings committed events
+/// and state, and the backend carries out searches, acks and exports. If `opened` is
+/// dropped unsent, the store did not open: the console stops (its opener reports).
 pub async fn run(
     mut guard: terminal::TerminalGuard,
     mut app: App,
-    backend: Backend,
-    mut updates: mpsc::Receiver<Update>,
+    opened: oneshot::Receiver<Opened>,
 ) -> anyhow::Result<()> {
     let panic_after_first_frame =
         std::env::var_os(PANIC_AFTER_FIRST_FRAME).is_some_and(|v| v == "1");
@@ -132,6 +161,9 @@ pub async fn run(
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut sources_gone = false;
+    let mut opened = Some(opened);
+    let mut backend: Option<Backend> = None;
+    let mut updates: Option<mpsc::Receiver<Update>> = None;
     let stop = loop {
         if dirty && last_draw.elapsed() >= FRAME {
             if let Err(e) = draw(&mut guard.terminal, &app) {
@@ -143,7 +175,9 @@ pub async fn run(
             }
             last_draw = Instant::now();
             dirty = false;
-            if panic_after_first_frame {
+            // The first frame of the running console: the store open, the sources
+            // running (not the glance's or "opening the store" frames before).
+            if panic_after_first_frame && backend.is_some() {
                 panic!("{TEST_PANIC}");
             }
         }
@@ -167,7 +201,19 @@ pub async fn run(
             },
             _ = resized.recv() => dirty = true,
             Some(msg) = effects_rx.recv() => msgs.push(msg),
-            update = updates.recv(), if !sources_gone => match update {
+            open = next_opened(&mut opened) => match open {
+                Ok(o) => {
+                    backend = Some(o.backend);
+                    updates = Some(o.updates);
+                    msgs.push(Msg::StoreOpen {
+                        newest_first: o.newest_first,
+                        snapshot: o.snapshot,
+                        message: o.message,
+                    });
+                }
+                Err(_) => break Stop::NotOpened,
+            },
+            update = next_update(&mut updates), if !sources_gone => match update {
                 Some(Update::Events(events)) => msgs.push(Msg::Events(events)),
                 Some(Update::Snapshot(s)) => msgs.push(Msg::Snapshot(s)),
                 Some(Update::Notice(text)) => msgs.push(Msg::Notice(text)),
@@ -182,13 +228,19 @@ pub async fn run(
                 match effect {
                     Effect::Quit => {}
                     Effect::Bell => ring_bell(),
-                    other => spawn_effect(other, &backend, &app.operator, &effects_tx),
+                    other => match &backend {
+                        Some(backend) => spawn_effect(other, backend, &app.operator, &effects_tx),
+                        // The glance refuses these; nothing to carry them out yet anyway.
+                        None => tracing::debug!("{other:?} before the store opened: dropped"),
+                    },
                 }
             }
             // Keep the search pages coming as the selection nears the end.
-            if app.pane == app::Pane::Search {
+            if app.pane == app::Pane::Search
+                && let Some(backend) = &backend
+            {
                 for effect in app::more_results(&mut app, 0) {
-                    spawn_effect(effect, &backend, &app.operator, &effects_tx);
+                    spawn_effect(effect, backend, &app.operator, &effects_tx);
                 }
             }
         }
@@ -201,12 +253,35 @@ pub async fn run(
         Stop::Quit => tracing::info!("console stopped: the operator quit"),
         Stop::Signal(signal) => tracing::info!("console stopped: {signal}"),
         Stop::TerminalClosed(why) => tracing::warn!("console stopped: {why}"),
+        Stop::NotOpened => tracing::warn!("console stopped: the store did not open"),
         Stop::DrawFailed(e) => {
             tracing::warn!("console stopped: drawing failed: {e:#}");
             return Err(e.context("drawing the console"));
         }
     }
     Ok(())
+}
+
+/// The backend once it is there; pending for ever after (or before there is one).
+async fn next_opened(
+    opened: &mut Option<oneshot::Receiver<Opened>>,
+) -> Result<Opened, oneshot::error::RecvError> {
+    match opened {
+        Some(rx) => {
+            let result = rx.await;
+            *opened = None;
+            result
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next update; pending until there is a source of them.
+async fn next_update(updates: &mut Option<mpsc::Receiver<Update>>) -> Option<Update> {
+    match updates {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// EIO is what writing to a tty says once it hung up (the SSH session dropped first).

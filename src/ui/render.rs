@@ -135,6 +135,10 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     if app.demo {
         spans.push(Span::styled(" DEMO ", t.style(Role::Demo)));
     }
+    if let Some(at) = app.glance {
+        let label = format!(" AS OF {} ", as_of(app, at));
+        spans.push(Span::styled(label, t.style(Role::Warning)));
+    }
     spans.push(Span::raw(" "));
     for s in &app.snapshot.sources {
         let role = match s.state {
@@ -212,8 +216,29 @@ fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// When the glance was written, as the footer and header say it: the time of day,
+/// with the date when it is not today's.
+pub fn as_of(app: &App, at: chrono::DateTime<chrono::Utc>) -> String {
+    if at.date_naive() == app.now.date_naive() {
+        at.format("%H:%M:%S UTC").to_string()
+    } else {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    if let Some(at) = app.glance {
+        let mut spans = vec![Span::styled(
+            format!(" opening the store… showing it as of {}", as_of(app, at)),
+            t.style(Role::Warning),
+        )];
+        if let Some(m) = &app.message {
+            spans.push(Span::styled(format!(" · {m}"), t.style(Role::Text)));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     let line = match &app.message {
         Some(m) => Line::from(Span::styled(format!(" {m}"), t.style(Role::Text))),
         None => {

@@ -79,6 +79,9 @@ const DEFAULT_AUTH_URL: &str = "https://accounts.pdk.io";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Under EIO=3 the server joins us to `/` itself; its `40` is waited for this long.
 const V3_JOIN_WAIT: Duration = Duration::from_secs(2);
+/// Housekeeping (heartbeats, token renewal, backfill retries, the quiet link's
+/// cursor). Committing does not wait for it: the runner wakes when the next stream
+/// item is due (`Ingest::next_due`).
 const TICK: Duration = Duration::from_millis(50);
 /// A subscribed link that delivered nothing yet counts as delivering after this long
 /// (a quiet system sends no events to prove it).
@@ -161,6 +164,18 @@ fn ms_time(ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Sleep until the wall clock reads `at` (epoch ms); at once if it has; for ever if
+/// there is no such time.
+async fn sleep_until_ms(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let wait = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(wait)).await
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// "set PDK_CLIENT_ID and PDK_CLIENT_SECRET", or the inline-credentials hint.
@@ -353,6 +368,8 @@ enum Step {
     Renewed(Option<Result<Token, FetchError>>),
     Backfilled(Option<BackfillResult>),
     Tick,
+    /// A stream item waiting to be committed fell due.
+    Due,
 }
 
 /// A session's own state: what the link is doing about tokens and confirmation.
@@ -604,12 +621,14 @@ impl Runner {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let due = self.ingest.next_due();
             let step = tokio::select! {
                 biased;
                 _ = self.ctx.cancel.cancelled() => Step::Cancel,
                 msg = s.link.ws.next() => Step::Frame(msg),
                 r = join_slot(&mut s.renewal) => Step::Renewed(r),
                 r = join_slot(&mut self.backfill) => Step::Backfilled(r),
+                _ = sleep_until_ms(due), if due.is_some() => Step::Due,
                 _ = tick.tick() => Step::Tick,
             };
             let outcome = match step {
@@ -621,6 +640,7 @@ impl Runner {
                 Step::Renewed(r) => self.on_renewed(s, r).await,
                 Step::Backfilled(r) => self.on_backfilled(r).await,
                 Step::Tick => self.on_tick(s).await,
+                Step::Due => self.on_due().await,
             };
             if let Err(ended) = outcome {
                 return self.lost(s, ended).await;
@@ -1001,6 +1021,14 @@ impl Runner {
             && self.last_commit.elapsed() >= CURSOR_EVERY
             && self.ingest.cursor(ms) != self.ingest.saved();
         if self.ingest.has_due(ms) || cursor_due {
+            self.flush(false).await?;
+        }
+        Ok(())
+    }
+
+    /// The next stream item fell due: commit.
+    async fn on_due(&mut self) -> Result<(), Ended> {
+        if self.ingest.has_due(now_ms()) {
             self.flush(false).await?;
         }
         Ok(())
