@@ -6,11 +6,11 @@ mod common;
 
 use common::ok;
 use common::running::{Running, command, spawn};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 fn run(data: &Path, args: &[&str]) -> Output {
