@@ -41,6 +41,7 @@
 
 use crate::model::Vendor;
 use crate::sim::history::{DOORS, Rng, door_vendor, person_name};
+use crate::sim::serve::Skew;
 use crate::sources::socketio::{
     EioVersion, EnginePacket, EngineRules, SocketPacket, decode_engine, decode_message,
 };
@@ -60,7 +61,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::Sid;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -293,7 +294,7 @@ struct Inner {
     inject: broadcast::Sender<String>,
     last_stamp: Mutex<i64>,
     /// Added to the times payloads carry, from now on ([`PdkSimHandle::set_clock_skew`]).
-    skew_ms: AtomicI64,
+    skew: Skew,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -326,7 +327,7 @@ impl PdkSim {
             kill: watch::channel(0).0,
             inject: broadcast::channel(256).0,
             last_stamp: Mutex::new(0),
-            skew_ms: AtomicI64::new(0),
+            skew: Skew::default(),
             opts,
         });
         inner
@@ -410,9 +411,7 @@ impl PdkSimHandle {
     /// Stamp payloads emitted from now on `skew` off the real clock (cloud nodes with a
     /// wrong clock, or one that steps when corrected); history reads the stamps.
     pub fn set_clock_skew(&self, skew: chrono::Duration) {
-        self.inner
-            .skew_ms
-            .store(skew.num_milliseconds(), Ordering::SeqCst);
+        self.inner.skew.set(skew);
     }
 
     /// Close every stream connection now (the server side hangs up).
@@ -1535,7 +1534,7 @@ impl Inner {
             return;
         }
         let keyed_on_time = planned.iter().any(|p| p.payload.get("id").is_none());
-        let t = self.next_stamp(keyed_on_time) + self.skew_ms.load(Ordering::SeqCst);
+        let t = self.next_stamp(keyed_on_time) + self.skew.ms();
         let mut out: Vec<(String, Value)> = Vec::new();
         {
             let mut ledger = lock(&self.ledger);
