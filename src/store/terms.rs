@@ -181,7 +181,7 @@ mod tests {
             credential: None,
             success: Some(false),
             summary: "Jane Roe denied at Server Room".into(),
-            raw: serde_json::Value::Null,
+            raw: crate::model::RawJson::null(),
         };
         let terms = event_terms(&e);
         let has = |i: Index, t: &str| terms.iter().any(|(ii, tt)| *ii == i && tt == t);
