@@ -342,7 +342,7 @@ fn run_command(cli: Cli, config: Option<Config>, data_dir: PathBuf) -> anyhow::R
                     let before = before.map(|k| k.to_string());
                     owner.search_all(&text, limit, before.as_deref(), |e| {
                         let line = if json {
-                            cli::search::json_line(e)
+                            cli::search::json_line(e)?
                         } else {
                             cli::search::human_line(e)
                         };

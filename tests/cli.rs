@@ -143,6 +143,9 @@ fn fixtures_of_all_vendors_import_and_search_exactly() {
     assert_eq!(v["door"]["name"], "Server Room");
     assert!(v["person"].is_null());
     assert_eq!(v["source"], "pdk");
+    // The vendor payload is the JSON object itself, not a string holding it.
+    assert!(v["raw"].is_object(), "raw: {}", v["raw"]);
+    assert!(line.contains(r#""raw":{"#), "{line}");
 }
 
 #[test]

@@ -157,9 +157,10 @@ fn gaps(events: &[Event]) -> Vec<(i64, i64)> {
         .iter()
         .filter(|e| e.kind == EventKind::SourceGap)
         .map(|e| {
+            let raw = e.raw.parse().unwrap();
             (
-                e.raw["gap"]["start"].as_i64().unwrap(),
-                e.raw["gap"]["end"].as_i64().unwrap(),
+                raw["gap"]["start"].as_i64().unwrap(),
+                raw["gap"]["end"].as_i64().unwrap(),
             )
         })
         .collect()

@@ -213,7 +213,7 @@ fn live_events_enrich_their_primary_or_stand_alone() {
     assert!(
         !events
             .iter()
-            .any(|e| e.raw.get("topic").and_then(Value::as_str) == Some("liveEvent"))
+            .any(|e| e.raw.parse().unwrap().get("topic").and_then(Value::as_str) == Some("liveEvent"))
     );
 
     // Importing the same file again gives the same ids: the store dedupes them.

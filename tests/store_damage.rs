@@ -38,7 +38,7 @@ fn build_store(dir: &Path) -> PathBuf {
     // is read at every open.
     let mut marked = events[EVENTS / 2].clone();
     marked.id = format!("{}-marked", marked.id);
-    marked.raw = serde_json::json!({ "note": MARKER });
+    marked.raw = serde_json::json!({ "note": MARKER }).into();
     (marked.door, marked.controller, marked.person, marked.site) = (None, None, None, None);
     marked.kind = doorwatch::model::EventKind::AccessGranted;
     marked.severity = doorwatch::model::Severity::Info;

@@ -223,7 +223,8 @@ fn export_jsonl(n: usize, path: &Path) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("jsonl"));
     for batch in batches(n) {
         for e in batch {
-            writeln!(out, "{}", doorwatch::cli::search::json_line(&e)).expect("write jsonl");
+            let line = doorwatch::cli::search::json_line(&e).expect("json line");
+            writeln!(out, "{line}").expect("write jsonl");
         }
     }
     out.flush().expect("flush jsonl");

@@ -94,7 +94,7 @@ pub fn ingest(n: usize, path: &Path) -> Ingest {
                         name(&e.person),
                         id(&e.site),
                         name(&e.site),
-                        doorwatch::cli::search::json_line(e),
+                        doorwatch::cli::search::json_line(e).expect("json line"),
                     ])
                     .expect("insert");
                 if changed == 1 {

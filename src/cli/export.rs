@@ -29,7 +29,12 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-pub fn csv_line(e: &Event) -> String {
+/// One CSV row. Fails, as the JSON line does, for an event whose stored raw payload is
+/// damaged (not JSON): the `raw` column is JSON.
+pub fn csv_line(e: &Event) -> anyhow::Result<String> {
+    e.raw
+        .validate()
+        .map_err(|err| anyhow::anyhow!("event {}: stored raw payload is not JSON: {err} (run `doorwatch check`)", e.id))?;
     let r = |r: &Option<Ref>| {
         (
             r.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
@@ -60,13 +65,13 @@ pub fn csv_line(e: &Event) -> String {
         e.credential.clone().unwrap_or_default(),
         e.success.map(|b| b.to_string()).unwrap_or_default(),
         e.summary.clone(),
-        e.raw.to_string(),
+        e.raw.as_str().to_string(),
     ];
-    fields
+    Ok(fields
         .iter()
         .map(|f| csv_field(f))
         .collect::<Vec<_>>()
-        .join(",")
+        .join(","))
 }
 
 /// Write every event matching `query` (newest first); returns how many.
@@ -104,8 +109,8 @@ pub fn write_from(
     let mut n = 0;
     produce(&mut |e: &Event| {
         let line = match format {
-            Format::Csv => csv_line(e),
-            Format::Jsonl => json_line(e),
+            Format::Csv => csv_line(e)?,
+            Format::Jsonl => json_line(e)?,
         };
         writeln!(out, "{line}")?;
         n += 1;
@@ -152,5 +157,35 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn a_damaged_payload_fails_the_line_in_either_format() {
+        use crate::model::{EventKind, RawJson, Severity, Vendor};
+        let mut e = Event {
+            id: "hq:1".into(),
+            source: "hq".into(),
+            vendor: Vendor::Kisi,
+            occurred_at: chrono::Utc::now(),
+            received_at: chrono::Utc::now(),
+            kind: EventKind::DoorOpened,
+            vendor_type: "door.opened".into(),
+            severity: Severity::Info,
+            door: None,
+            controller: None,
+            person: None,
+            site: None,
+            credential: None,
+            success: None,
+            summary: "Lobby opened".into(),
+            raw: serde_json::json!({"a": [1, "x,y"]}).into(),
+        };
+        assert!(csv_line(&e).unwrap().ends_with(r#","{""a"":[1,""x,y""]}""#));
+        assert!(json_line(&e).unwrap().ends_with(r#","raw":{"a":[1,"x,y"]}}"#));
+        e.raw = RawJson::from_stored("{\"a\":[1,".into());
+        for err in [csv_line(&e).unwrap_err(), json_line(&e).unwrap_err()] {
+            let msg = err.to_string();
+            assert!(msg.contains("hq:1") && msg.contains("not JSON") && msg.contains("doorwatch check"), "{msg}");
+        }
     }
 }

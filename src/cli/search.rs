@@ -30,9 +30,11 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
-/// The JSON line of the contract (`search --json`).
-pub fn json_line(e: &Event) -> String {
-    serde_json::to_string(e).unwrap_or_default()
+/// The JSON line of the contract (`search --json`). Fails only for an event whose
+/// stored raw payload is damaged, not JSON (reads do not parse it; `check` does).
+pub fn json_line(e: &Event) -> anyhow::Result<String> {
+    serde_json::to_string(e)
+        .map_err(|err| anyhow::anyhow!("event {}: {err} (run `doorwatch check`)", e.id))
 }
 
 /// Print one page; returns the cursor of the next page, if any.
@@ -46,7 +48,7 @@ pub fn run(
 ) -> anyhow::Result<Option<EventKey>> {
     let page = search::execute(store, query, limit, before)?;
     for (_, e) in &page.events {
-        let line = if json { json_line(e) } else { human_line(e) };
+        let line = if json { json_line(e)? } else { human_line(e) };
         writeln!(out, "{line}")?;
     }
     Ok(page.next)

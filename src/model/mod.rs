@@ -3,8 +3,10 @@
 //! Domain only: nothing here knows about sled, ratatui or HTTP.
 
 mod kind;
+mod raw;
 
 pub use kind::EventKind;
+pub use raw::RawJson;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -147,8 +149,8 @@ pub struct Event {
     pub credential: Option<String>,
     pub success: Option<bool>,
     pub summary: String,
-    /// The vendor payload, unchanged.
-    pub raw: serde_json::Value,
+    /// The vendor payload, unchanged: JSON text, parsed only when looked into.
+    pub raw: RawJson,
 }
 
 impl Event {
@@ -271,7 +273,7 @@ mod tests {
             credential: None,
             success: None,
             summary: "Server Room forced open".into(),
-            raw: serde_json::json!({"id": 42}),
+            raw: serde_json::json!({"id": 42}).into(),
         }
     }
 
@@ -306,6 +308,7 @@ mod tests {
             serde_json::json!({"id": "d1", "name": "Server Room"})
         );
         assert!(v["person"].is_null());
+        assert_eq!(v["raw"], serde_json::json!({"id": 42}), "raw is the object");
     }
 
     #[test]

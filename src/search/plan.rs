@@ -10,7 +10,7 @@
 
 use super::parse::{Clause, KindMatch, Query};
 use crate::model::{Event, RefField};
-use crate::store::terms::{self, Index};
+use crate::store::terms::{self, Index, WordMatch};
 use crate::store::{EventKey, KeyRange, Result, Store, TermMatch};
 
 /// Postings counted per path when choosing; beyond it a path is "big".
@@ -169,8 +169,9 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
             access,
         });
     }
+    let checks: Vec<Check> = q.clauses.iter().map(Check::new).collect();
     let mut take = |key: EventKey, e: Event| -> bool {
-        if q.clauses.iter().all(|c| matches(c, &e)) {
+        if checks.iter().all(|c| c.holds(&e)) {
             if events.len() == limit {
                 next = events.last().map(|(k, _): &(EventKey, Event)| *k);
                 return false;
@@ -245,61 +246,85 @@ pub fn execute(store: &Store, q: &Query, limit: usize, before: Option<EventKey>)
 /// Does one clause hold for an event? The definition of the language's semantics;
 /// the indexes only narrow down where to look.
 pub fn matches(clause: &Clause, e: &Event) -> bool {
-    match clause {
-        Clause::Ref {
-            field,
-            value,
-            quoted,
-        } => {
-            let Some(r) = e
-                .refs()
-                .into_iter()
-                .find(|(f, _)| f == field)
-                .and_then(|(_, r)| r)
-            else {
-                return false;
-            };
-            if r.id == *value {
-                return true;
-            }
-            let Some(name) = &r.name else { return false };
-            if *quoted {
-                name.to_lowercase() == value.to_lowercase()
-            } else {
-                let name_words: Vec<String> = terms::words(name).collect();
-                let mut want = terms::words(value).peekable();
-                want.peek().is_some() && want.all(|w| name_words.contains(&w))
-            }
+    Check::new(clause).holds(e)
+}
+
+/// A clause made ready to check many events: its value's words and case-folded form
+/// are made once per query, and checking an event allocates nothing (but for a
+/// quoted phrase, which is looked for in a case-folded copy of the event's text).
+struct Check<'q> {
+    clause: &'q Clause,
+    /// The words of the clause's value ([`terms::words`]).
+    words: Vec<String>,
+    /// The value, case-folded.
+    lower: String,
+}
+
+impl<'q> Check<'q> {
+    fn new(clause: &'q Clause) -> Check<'q> {
+        let value = match clause {
+            Clause::Ref { value, .. } | Clause::Text { value, .. } => value.as_str(),
+            _ => "",
+        };
+        Check {
+            clause,
+            words: terms::words(value).collect(),
+            lower: value.to_lowercase(),
         }
-        Clause::Kind(KindMatch::Exact(k)) => e.kind.name() == k.as_str(),
-        Clause::Kind(KindMatch::Prefix(p)) => e.kind.name().starts_with(p.as_str()),
-        Clause::Vendor(v) => e.vendor == *v,
-        Clause::Source(s) => e.source == *s,
-        Clause::Severity(s) => e.severity == *s,
-        Clause::Text {
-            value,
-            quoted: false,
-        } => {
-            let want: Vec<String> = terms::words(value).collect();
-            if want.is_empty() {
-                return haystack(e).contains(&value.to_lowercase());
+    }
+
+    fn holds(&self, e: &Event) -> bool {
+        match self.clause {
+            Clause::Ref {
+                field,
+                value,
+                quoted,
+            } => {
+                let Some(r) = e
+                    .refs()
+                    .into_iter()
+                    .find(|(f, _)| f == field)
+                    .and_then(|(_, r)| r)
+                else {
+                    return false;
+                };
+                if r.id == *value {
+                    return true;
+                }
+                let Some(name) = &r.name else { return false };
+                if *quoted {
+                    terms::lower_matches(name, &self.lower, WordMatch::Exact)
+                } else {
+                    !self.words.is_empty()
+                        && self
+                            .words
+                            .iter()
+                            .all(|w| terms::any_word(name, w, WordMatch::Exact))
+                }
             }
-            let have: Vec<String> = terms::text_words(e).collect();
-            want.iter()
-                .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
-        }
-        Clause::Text {
-            value,
-            quoted: true,
-        } => {
-            let hay = haystack(e);
-            let needle = value.to_lowercase();
-            hay.match_indices(&needle).any(|(i, _)| {
-                hay[..i]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|c| !c.is_alphanumeric())
-            })
+            Clause::Kind(KindMatch::Exact(k)) => e.kind.name() == k.as_str(),
+            Clause::Kind(KindMatch::Prefix(p)) => e.kind.name().starts_with(p.as_str()),
+            Clause::Vendor(v) => e.vendor == *v,
+            Clause::Source(s) => e.source == *s,
+            Clause::Severity(s) => e.severity == *s,
+            Clause::Text { quoted: false, .. } => {
+                if self.words.is_empty() {
+                    return haystack(e).contains(&self.lower);
+                }
+                self.words
+                    .iter()
+                    .all(|w| terms::any_text_word(e, w, WordMatch::Prefix))
+            }
+            Clause::Text { quoted: true, .. } => {
+                let hay = haystack(e);
+                let needle = &self.lower;
+                hay.match_indices(needle.as_str()).any(|(i, _)| {
+                    hay[..i]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| !c.is_alphanumeric())
+                })
+            }
         }
     }
 }

@@ -224,7 +224,8 @@ pub fn event(rng: &mut Rng, seq: u64, ms: i64) -> Event {
             "occurred": ms,
             "device": {"id": format!("door-{door:02}"), "name": door_name},
             "holder": if with_person { serde_json::json!({"id": format!("person-{person:03}"), "name": who}) } else { serde_json::Value::Null },
-        }),
+        })
+        .into(),
     }
 }
 

@@ -222,7 +222,7 @@ pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
         credential,
         success: m.success,
         summary,
-        raw: item.clone(),
+        raw: item.into(),
     })
 }
 

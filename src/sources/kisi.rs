@@ -91,7 +91,7 @@ pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
         credential,
         success,
         summary,
-        raw: item.clone(),
+        raw: item.into(),
     })
 }
 

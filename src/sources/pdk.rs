@@ -17,7 +17,7 @@ pub mod live;
 
 use super::fields::{at, boolean, content_id, first_text, json_type, make_ref, text, time};
 use super::{ParseContext, ParseError, Rejected};
-use crate::model::{Event, EventKind, Ref, Severity, Vendor};
+use crate::model::{Event, EventKind, RawJson, Ref, Severity, Vendor};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -51,7 +51,7 @@ const CLOUDNODE_VERBS: &[&str] = &["created", "deleted", "registered", "unregist
 /// A `liveEvent` parsed alone becomes an event of its own; [`parse_batch`] merges it.
 pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
     let (topic, payload) = split_item(item)?;
-    build(ctx, topic, payload, item.clone())
+    build(ctx, topic, payload, item.into())
 }
 
 /// Parse one Socket.IO event: its name (the topic) and its single argument. The raw
@@ -66,7 +66,7 @@ pub fn parse_topic(ctx: &ParseContext, topic: &str, payload: &Value) -> Result<E
         ctx,
         topic,
         payload,
-        json!({"topic": topic, "body": payload}),
+        json!({"topic": topic, "body": payload}).into(),
     )
 }
 
@@ -78,7 +78,7 @@ pub fn parse_batch(ctx: &ParseContext, items: Vec<Value>) -> Vec<Result<Event, R
     let mut lives = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         match parse(ctx, &item) {
-            Ok(event) if is_live(&event) => {
+            Ok(event) if item_is_live(&item) => {
                 lives.push((i, event));
                 out.push(None);
             }
@@ -110,15 +110,25 @@ pub fn page_items(_v: &Value) -> Option<Vec<Value>> {
 
 /// Whether `event` came from a `liveEvent` companion (parsed on its own).
 pub fn is_live(event: &Event) -> bool {
-    split_item(&event.raw)
-        .is_ok_and(|(topic, payload)| topic == LIVE_EVENT || is_live_payload(payload))
+    item_is_live(&raw_value(event))
+}
+
+/// Whether a PDK item (an event's raw payload) is a `liveEvent` companion.
+fn item_is_live(item: &Value) -> bool {
+    split_item(item).is_ok_and(|(topic, payload)| topic == LIVE_EVENT || is_live_payload(payload))
+}
+
+/// An event's raw payload, parsed; `null` if a damaged store handed back text that is
+/// not JSON (then it is no companion and names no device).
+fn raw_value(event: &Event) -> Value {
+    event.raw.parse().unwrap_or(Value::Null)
 }
 
 /// Whether `live` (a `liveEvent` parsed on its own) describes `primary`: same topic,
 /// occurred within `window`, same door (PDK's two device ids both count), and the same
 /// cloud node serial when both name one.
 pub fn live_matches(live: &Event, primary: &Event, window: Duration) -> bool {
-    if primary.vendor_type != live.vendor_type || is_live(primary) {
+    if primary.vendor_type != live.vendor_type {
         return false;
     }
     if distance_ms(live, primary) > window.num_milliseconds().unsigned_abs() {
@@ -129,9 +139,14 @@ pub fn live_matches(live: &Event, primary: &Event, window: Duration) -> bool {
     {
         return false;
     }
+    // The payload is parsed only for a primary that passed the cheap checks above.
+    let raw = raw_value(primary);
+    if item_is_live(&raw) {
+        return false;
+    }
     match &live.door {
         None => true,
-        Some(door) => device_ids(primary).contains(&door.id),
+        Some(door) => device_ids(primary, &raw).contains(&door.id),
     }
 }
 
@@ -152,7 +167,8 @@ pub fn merge_live<'a>(
     let Some(nearest) = matches.iter().map(|(d, _)| *d).min() else {
         return false;
     };
-    let rendered = split_item(&live.raw)
+    let raw = raw_value(live);
+    let rendered = split_item(&raw)
         .ok()
         .and_then(|(_, payload)| live_text(payload));
     if let Some(summary) = rendered {
@@ -229,7 +245,7 @@ fn build(
     ctx: &ParseContext,
     topic: &str,
     payload: &Value,
-    raw: Value,
+    raw: RawJson,
 ) -> Result<Event, ParseError> {
     if !payload.is_object() {
         return Err(ParseError::new(format!(
@@ -634,10 +650,11 @@ fn live_text(payload: &Value) -> Option<String> {
     Some(render_info(&info, placeholders)).filter(|s| !s.is_empty())
 }
 
-/// The ids an event's door goes by: its ref and, from the raw payload, `body.device.id`.
-fn device_ids(event: &Event) -> Vec<String> {
+/// The ids an event's door goes by: its ref and, from its raw payload (`raw`, parsed),
+/// `body.device.id`.
+fn device_ids(event: &Event, raw: &Value) -> Vec<String> {
     let mut ids: Vec<String> = event.door.iter().map(|d| d.id.clone()).collect();
-    if let Some(id) = split_item(&event.raw)
+    if let Some(id) = split_item(raw)
         .ok()
         .and_then(|(_, p)| text(p, &["body", "device", "id"]))
     {
@@ -709,7 +726,7 @@ mod tests {
         assert_eq!(on.controller, Some(Ref::new("10702458", None::<String>)));
         assert_eq!(on.id, "hq-pdk:cloudnode.connected:10702458:1795341600000");
         assert_eq!(on.summary, "Cloud node SN 10702458 online");
-        assert_eq!(on.raw["body"]["serialNumber"], "10702458");
+        assert_eq!(on.raw.parse().unwrap()["body"]["serialNumber"], "10702458");
 
         let frac = parse_topic(
             &ctx(),

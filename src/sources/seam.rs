@@ -116,7 +116,7 @@ pub fn parse(ctx: &ParseContext, item: &Value) -> Result<Event, ParseError> {
         credential,
         success: class.success,
         summary,
-        raw: item.clone(),
+        raw: item.into(),
     })
 }
 

@@ -493,7 +493,7 @@ pub(crate) mod tests {
             credential: None,
             success: None,
             summary: "something happened".into(),
-            raw: serde_json::Value::Null,
+            raw: crate::model::RawJson::null(),
         }
     }
 

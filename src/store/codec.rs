@@ -2,9 +2,11 @@
 //!
 //! JSON values cost ~4x the bytes and most of the ingest time (DESIGN.md, store table).
 //! Layout (version 1): a version byte, then fields in `Event` order; strings are
-//! varint-length-prefixed UTF-8; `occurred_at` lives in the key, not here.
+//! varint-length-prefixed UTF-8; `occurred_at` lives in the key, not here. The raw
+//! payload is its compact JSON text (as it has always been), handed back unparsed:
+//! `doorwatch check` parses every stored payload, reads do not.
 
-use crate::model::{Event, EventKind, Ref, Severity, Vendor};
+use crate::model::{Event, EventKind, RawJson, Ref, Severity, Vendor};
 use chrono::{TimeZone, Utc};
 
 const VERSION: u8 = 1;
@@ -14,7 +16,7 @@ const VERSION: u8 = 1;
 pub struct DecodeError(pub &'static str);
 
 pub fn encode(e: &Event) -> Vec<u8> {
-    let raw = serde_json::to_vec(&e.raw).unwrap_or_default();
+    let raw = e.raw.as_str().as_bytes();
     let mut out = Vec::with_capacity(96 + e.summary.len() + raw.len());
     out.push(VERSION);
     put_varint(
@@ -37,7 +39,7 @@ pub fn encode(e: &Event) -> Vec<u8> {
         Some(true) => 2,
     });
     put_str(&mut out, &e.summary);
-    put_bytes(&mut out, &raw);
+    put_bytes(&mut out, raw);
     out
 }
 
@@ -56,7 +58,7 @@ pub fn decode(occurred_ms: i64, bytes: &[u8]) -> Result<Event, DecodeError> {
         3 => Vendor::Doorflow,
         _ => return Err(DecodeError("bad vendor")),
     };
-    let kind = r.string()?.parse().unwrap_or(EventKind::Other);
+    let kind = r.str()?.parse().unwrap_or(EventKind::Other);
     let vendor_type = r.string()?;
     let severity = *Severity::ALL
         .get(r.byte()? as usize)
@@ -73,7 +75,7 @@ pub fn decode(occurred_ms: i64, bytes: &[u8]) -> Result<Event, DecodeError> {
         _ => return Err(DecodeError("bad success flag")),
     };
     let summary = r.string()?;
-    let raw = serde_json::from_slice(r.bytes()?).map_err(|_| DecodeError("bad raw payload"))?;
+    let raw = RawJson::from_stored(r.string()?);
     let time = |ms| {
         Utc.timestamp_millis_opt(ms)
             .single()
@@ -197,8 +199,12 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError("bad UTF-8"))
+    }
+
     fn string(&mut self) -> Result<String, DecodeError> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| DecodeError("bad UTF-8"))
+        self.str().map(str::to_owned)
     }
 
     fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {
@@ -241,7 +247,7 @@ mod tests {
             credential: Some("1234".into()),
             success,
             summary: summary.into(),
-            raw: serde_json::json!({"x": [1, 2, {"y": null}]}),
+            raw: serde_json::json!({"x": [1, 2, {"y": null}]}).into(),
         }
     }
 
@@ -251,6 +257,22 @@ mod tests {
         let back = decode(e.occurred_at.timestamp_millis(), &encode(&e)).unwrap();
         assert_eq!(back, e);
         assert_eq!(decode_id(&encode(&e)).unwrap(), "hq:1");
+    }
+
+    #[test]
+    fn the_payload_is_stored_as_before_and_read_back_unparsed() {
+        let e = event("s", None, None);
+        let b = encode(&e);
+        // What earlier versions stored: serde_json's compact text of the payload Value.
+        let old = serde_json::to_vec(&serde_json::json!({"x": [1, 2, {"y": null}]})).unwrap();
+        assert!(b.ends_with(&old), "the payload is the body's last field, as before");
+        // A payload that is not JSON reads back as text (reads do not parse it);
+        // `check` is what finds it.
+        let mut forged = b[..b.len() - old.len() - 1].to_vec();
+        put_bytes(&mut forged, b"{\"x\":");
+        let back = decode(e.occurred_at.timestamp_millis(), &forged).unwrap();
+        assert_eq!(back.raw.as_str(), "{\"x\":");
+        assert!(back.raw.validate().is_err());
     }
 
     #[test]

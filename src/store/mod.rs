@@ -1119,6 +1119,7 @@ impl EventReader<'_> {
             let Some((max, bytes)) = self.store.page_holding(key)? else {
                 return Ok(None);
             };
+            // Checked once, when read: later keys in it use the page as it is.
             let page = pages::PageView::parse(&bytes)?;
             let min = if page.len() == 0 { max } else { page.key(0) };
             self.page = Some((min, max, bytes));
@@ -1126,7 +1127,7 @@ impl EventReader<'_> {
         let Some((_, _, bytes)) = &self.page else {
             return Ok(None);
         };
-        let page = pages::PageView::parse(bytes)?;
+        let page = pages::PageView::checked_before(bytes);
         match page.find(key) {
             Some(slot) => Ok(Some(codec::decode(key.ms, page.body(slot))?)),
             None => Ok(None),

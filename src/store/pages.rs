@@ -53,6 +53,18 @@ impl<'a> PageView<'a> {
         Ok(view)
     }
 
+    /// A view of bytes that [`PageView::parse`] accepted before (a page a reader keeps
+    /// for the next keys): the offsets are not checked again, which was a tenth of a
+    /// search's time when done for every hit. Bytes that were never checked could make
+    /// `body` panic, never read out of bounds.
+    pub fn checked_before(bytes: &'a [u8]) -> PageView<'a> {
+        let n = bytes
+            .get(..HEADER)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes) as usize;
+        PageView { bytes, n }
+    }
+
     pub fn len(&self) -> usize {
         self.n
     }
@@ -180,6 +192,9 @@ mod tests {
         }
         assert_eq!(page.find(k(5)), None);
         assert_eq!(page.slots_between(k(15), k(40)), 2..5);
+        let again = PageView::checked_before(&bytes);
+        assert_eq!(again.len(), 50);
+        assert!(again.entries().eq(page.entries()));
         assert_eq!(page.slots_between(k(1000), k(2000)), 50..50);
     }
 

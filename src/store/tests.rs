@@ -19,7 +19,7 @@ fn ev(source: &str, vid: &str, ms: i64, door: &str, kind: EventKind) -> Event {
         credential: None,
         success: Some(true),
         summary: format!("Jane Roe granted at {door}"),
-        raw: serde_json::json!({"vid": vid}),
+        raw: serde_json::json!({"vid": vid}).into(),
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Checked through the store's public reading API only (scan, postings, len), so that
 //! the check holds whatever the on-disk layout is, and checks what a search sees:
-//! - every stored event decodes, and no event id is stored twice;
+//! - every stored event decodes, its raw payload is JSON (reads hand the payload back
+//!   as text without parsing it, so this is the one place a damaged one is found), and
+//!   no event id is stored twice;
 //! - every (index, term) of every event has a posting pointing at that event;
 //! - every posting of every term points at a stored event that carries that term;
 //! - `len()` is the number of events stored.
@@ -30,6 +32,13 @@ pub const MAX_LISTED: usize = 50;
 pub enum Problem {
     /// An event whose stored record does not decode.
     Unreadable { detail: String },
+    /// An event whose raw vendor payload is not JSON (shown, exported or sent, it
+    /// would be refused).
+    BadPayload {
+        key: EventKey,
+        id: String,
+        detail: String,
+    },
     /// The same event id under two keys.
     DuplicateId {
         id: String,
@@ -62,6 +71,10 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Unreadable { detail } => write!(f, "an event does not decode: {detail}"),
+            Problem::BadPayload { key, id, detail } => write!(
+                f,
+                "event {id} (key {key}): its raw payload is not JSON: {detail}"
+            ),
             Problem::DuplicateId { id, first, second } => {
                 write!(f, "event {id} is stored twice (keys {first} and {second})")
             }
@@ -144,6 +157,13 @@ fn verify_store(store: &Store, slice_events: usize) -> Result<VerifyReport> {
             }
             Err(e) => return Err(e),
         };
+        if let Err(e) = event.raw.validate() {
+            report.found(Problem::BadPayload {
+                key,
+                id: event.id.clone(),
+                detail: e.to_string(),
+            });
+        }
         pass.check_id(store, key, &event.id, &mut report)?;
         pass.file(key, &event);
         if pass.slice_keys.len() >= slice_events {
@@ -404,7 +424,7 @@ mod tests {
             credential: None,
             success: Some(true),
             summary: format!("Jane Roe unlocked {door}"),
-            raw: serde_json::json!({"id": vid}),
+            raw: serde_json::json!({"id": vid}).into(),
         }
     }
 
@@ -613,6 +633,26 @@ mod tests {
             r.problems
         );
         assert_eq!(r.events, 6);
+    }
+
+    #[test]
+    fn a_payload_that_is_not_json_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, events) = store_with(dir.path(), 6, 3);
+        // The record decodes (reads do not parse the payload), its terms and postings
+        // are right: only the payload is damaged.
+        let mut damaged = events[4].clone();
+        damaged.raw = crate::model::RawJson::from_stored("{\"id\": \"4\"".into());
+        put_record(&store, key_of(&events[4]), &damaged);
+        assert_eq!(store.get(key_of(&events[4])).unwrap().unwrap(), damaged);
+        let r = store.verify().unwrap();
+        assert_eq!(r.problem_count, 1, "{:?}", r.problems);
+        let Problem::BadPayload { key, id, detail } = &r.problems[0] else {
+            panic!("{:?}", r.problems);
+        };
+        assert_eq!((key, id), (&key_of(&events[4]), &events[4].id));
+        assert!(detail.contains("EOF"), "{detail}");
+        assert!(r.problems[0].to_string().contains("raw payload is not JSON"));
     }
 
     #[test]

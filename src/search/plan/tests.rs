@@ -50,7 +50,7 @@ fn building(store: &Store, n: i64) {
                 } else {
                     format!("{door} {verb}")
                 },
-                raw: serde_json::json!({}),
+                raw: serde_json::json!({}).into(),
             }
         })
         .collect();

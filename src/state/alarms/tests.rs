@@ -23,7 +23,7 @@ fn ev(id: &str, kind: EventKind, at: DateTime<Utc>) -> Event {
         credential: None,
         success: None,
         summary: String::new(),
-        raw: serde_json::Value::Null,
+        raw: crate::model::RawJson::null(),
     }
 }
 

@@ -53,7 +53,8 @@ pub fn lines(app: &App, e: &Event) -> Vec<Line<'static>> {
         Line::from(""),
         Line::from(Span::styled("raw", t.style(Role::Title))),
     ];
-    let raw = serde_json::to_string_pretty(&e.raw).unwrap_or_default();
+    // The one place the console parses a payload: the event the operator opened.
+    let raw = e.raw.pretty();
     lines.extend(raw.lines().map(|l| Line::from(l.to_string())));
     lines
 }

@@ -511,7 +511,8 @@ pub fn gap_event(source: &str, start_ms: i64, end_ms: i64, why: &str, now_ms: i6
             "gap": {"start": start_ms, "end": end_ms, "start_at": crate::model::format_time(&start),
                     "end_at": crate::model::format_time(&end)},
             "reason": why,
-        }),
+        })
+        .into(),
     }
 }
 
@@ -664,7 +665,7 @@ mod tests {
         let e = &p.batch.events[0];
         assert_eq!(e.id, format!("hq:source.gap:{}", T0 + 4000));
         assert_eq!(e.kind, EventKind::SourceGap);
-        assert_eq!(e.raw["gap"]["end"], T0 + 12_000);
+        assert_eq!(e.raw.parse().unwrap()["gap"]["end"], T0 + 12_000);
         assert!(ing.gap.is_none());
     }
 
