@@ -214,7 +214,7 @@ mod tests {
             credential: None,
             success: None,
             summary: format!("Server Room forced open ({n})"),
-            raw: serde_json::json!({"id": n}),
+            raw: serde_json::json!({"id": n}).into(),
         }
     }
 
