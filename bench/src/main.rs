@@ -501,7 +501,8 @@ fn measure_size(
     // the TUI and for commands through the socket).
     progress(&format!("{label}: searches"));
     let store = Store::open(ours_dir).expect("open store");
-    // The first open after a bulk load replays sled's log; warm up once.
+    // The first open after a bulk load replays sled's log; each query then runs once
+    // untimed before its timed runs (time_ours, sqlite::time_query).
     let conn = sqlite_path.filter(|p| p.is_file()).map(|p| sqlite::open(p));
     for spec in QUERIES {
         let (ours_t, ours_hits) = time_ours(&store, spec, a.runs);
