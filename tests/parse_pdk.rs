@@ -211,9 +211,9 @@ fn live_events_enrich_their_primary_or_stand_alone() {
     assert_eq!(alone.summary, "Jane Roe was granted access to Server Room");
     assert_eq!(alone.vendor_type, "device.request.allowed");
     assert!(
-        !events
-            .iter()
-            .any(|e| e.raw.parse().unwrap().get("topic").and_then(Value::as_str) == Some("liveEvent"))
+        !events.iter().any(
+            |e| e.raw.parse().unwrap().get("topic").and_then(Value::as_str) == Some("liveEvent")
+        )
     );
 
     // Importing the same file again gives the same ids: the store dedupes them.

@@ -32,9 +32,12 @@ fn csv_field(s: &str) -> String {
 /// One CSV row. Fails, as the JSON line does, for an event whose stored raw payload is
 /// damaged (not JSON): the `raw` column is JSON.
 pub fn csv_line(e: &Event) -> anyhow::Result<String> {
-    e.raw
-        .validate()
-        .map_err(|err| anyhow::anyhow!("event {}: stored raw payload is not JSON: {err} (run `doorwatch check`)", e.id))?;
+    e.raw.validate().map_err(|err| {
+        anyhow::anyhow!(
+            "event {}: stored raw payload is not JSON: {err} (run `doorwatch check`)",
+            e.id
+        )
+    })?;
     let r = |r: &Option<Ref>| {
         (
             r.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
@@ -181,11 +184,18 @@ mod tests {
             raw: serde_json::json!({"a": [1, "x,y"]}).into(),
         };
         assert!(csv_line(&e).unwrap().ends_with(r#","{""a"":[1,""x,y""]}""#));
-        assert!(json_line(&e).unwrap().ends_with(r#","raw":{"a":[1,"x,y"]}}"#));
+        assert!(
+            json_line(&e)
+                .unwrap()
+                .ends_with(r#","raw":{"a":[1,"x,y"]}}"#)
+        );
         e.raw = RawJson::from_stored("{\"a\":[1,".into());
         for err in [csv_line(&e).unwrap_err(), json_line(&e).unwrap_err()] {
             let msg = err.to_string();
-            assert!(msg.contains("hq:1") && msg.contains("not JSON") && msg.contains("doorwatch check"), "{msg}");
+            assert!(
+                msg.contains("hq:1") && msg.contains("not JSON") && msg.contains("doorwatch check"),
+                "{msg}"
+            );
         }
     }
 }

@@ -68,7 +68,11 @@ impl Default for RawJson {
 impl From<&Value> for RawJson {
     fn from(v: &Value) -> RawJson {
         // Writing a `Value` to a string cannot fail: its keys are strings.
-        RawJson(serde_json::to_string(v).unwrap_or_else(|_| "null".into()).into_boxed_str())
+        RawJson(
+            serde_json::to_string(v)
+                .unwrap_or_else(|_| "null".into())
+                .into_boxed_str(),
+        )
     }
 }
 

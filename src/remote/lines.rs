@@ -74,6 +74,9 @@ mod tests {
         assert_eq!(line["type"], "error");
         assert_eq!(line["code"], "failed");
         let message = line["message"].as_str().unwrap();
-        assert!(message.contains("not JSON") && message.contains("doorwatch check"), "{message}");
+        assert!(
+            message.contains("not JSON") && message.contains("doorwatch check"),
+            "{message}"
+        );
     }
 }

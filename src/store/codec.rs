@@ -265,7 +265,10 @@ mod tests {
         let b = encode(&e);
         // What earlier versions stored: serde_json's compact text of the payload Value.
         let old = serde_json::to_vec(&serde_json::json!({"x": [1, 2, {"y": null}]})).unwrap();
-        assert!(b.ends_with(&old), "the payload is the body's last field, as before");
+        assert!(
+            b.ends_with(&old),
+            "the payload is the body's last field, as before"
+        );
         // A payload that is not JSON reads back as text (reads do not parse it);
         // `check` is what finds it.
         let mut forged = b[..b.len() - old.len() - 1].to_vec();

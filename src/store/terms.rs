@@ -194,7 +194,10 @@ pub fn lower_matches(s: &str, want: &str, how: WordMatch) -> bool {
             WordMatch::Exact => s.len() == want.len(),
             WordMatch::Prefix => s.len() >= want.len(),
         };
-        return fits && s.iter().zip(want).all(|(a, b)| a.to_ascii_lowercase() == *b);
+        return fits
+            && s.iter()
+                .zip(want)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b);
     }
     // `str::to_lowercase` is `char::to_lowercase` of each char, except for a capital
     // sigma, whose small form depends on its neighbours: let std decide those.
@@ -295,7 +298,11 @@ mod tests {
             ("force", WordMatch::Exact, false),
             ("forcedx", WordMatch::Prefix, false),
             // Ὀδυσσεύς: a capital with a breathing mark.
-            ("\u{1F40}\u{3b4}\u{3c5}\u{3c3}\u{3c3}\u{3b5}\u{3cd}\u{3c2}", WordMatch::Exact, true),
+            (
+                "\u{1F40}\u{3b4}\u{3c5}\u{3c3}\u{3c3}\u{3b5}\u{3cd}\u{3c2}",
+                WordMatch::Exact,
+                true,
+            ),
             // ΟΔΟΣ: a final capital sigma folds to ς, not σ.
             ("\u{3bf}\u{3b4}\u{3bf}\u{3c2}", WordMatch::Exact, true),
             ("\u{3bf}\u{3b4}\u{3bf}\u{3c3}", WordMatch::Exact, false),
@@ -305,7 +312,11 @@ mod tests {
             ("i\u{307}", WordMatch::Prefix, true),
             ("istanbul", WordMatch::Prefix, false),
         ] {
-            assert_eq!(any_text_word(&e, want, how), made(&e, want, how), "{want} {how:?}");
+            assert_eq!(
+                any_text_word(&e, want, how),
+                made(&e, want, how),
+                "{want} {how:?}"
+            );
             assert_eq!(any_text_word(&e, want, how), hit, "{want} {how:?}");
         }
     }
@@ -314,7 +325,10 @@ mod tests {
     /// letters whose small form is longer (İ) or ASCII (the Kelvin sign), with
     /// separators between.
     fn text() -> impl proptest::strategy::Strategy<Value = String> {
-        proptest::string::string_regex("[a-zA-Z0-9 .:_ÉéÄßΣσςΑαΟοİıKÅ\u{212A}\u{212B}\u{130}\u{307}-]{0,40}").unwrap()
+        proptest::string::string_regex(
+            "[a-zA-Z0-9 .:_ÉéÄßΣσςΑαΟοİıKÅ\u{212A}\u{212B}\u{130}\u{307}-]{0,40}",
+        )
+        .unwrap()
     }
 
     proptest::proptest! {

@@ -652,7 +652,11 @@ mod tests {
         };
         assert_eq!((key, id), (&key_of(&events[4]), &events[4].id));
         assert!(detail.contains("EOF"), "{detail}");
-        assert!(r.problems[0].to_string().contains("raw payload is not JSON"));
+        assert!(
+            r.problems[0]
+                .to_string()
+                .contains("raw payload is not JSON")
+        );
     }
 
     #[test]
