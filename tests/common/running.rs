@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A pipe's reader and the text it collects.
+type Stream<'a> = (Box<dyn Read + Send>, &'a Arc<Mutex<String>>);
+
 pub struct Running {
     pub child: Child,
     /// Every line, stdout's and stderr's, in the order they came.
@@ -50,7 +53,7 @@ impl Running {
             .expect("run doorwatch");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (stdout, stderr) = (Arc::default(), Arc::default());
-        let streams: [(Box<dyn Read + Send>, &Arc<Mutex<String>>); 2] = [
+        let streams: [Stream; 2] = [
             (Box::new(child.stdout.take().unwrap()), &stdout),
             (Box::new(child.stderr.take().unwrap()), &stderr),
         ];
