@@ -146,11 +146,7 @@ async fn open_live(
     let (dir, alarms) = (data_dir.to_path_buf(), config.alarm_config());
     let (engine, newest_first) = tokio::task::spawn_blocking(move || {
         let engine = Engine::open(&dir, alarms)?;
-        let newest_first = crate::search::Query::parse("", chrono::Utc::now())
-            .ok()
-            .and_then(|q| crate::search::execute(engine.store(), &q, RECENT, None).ok())
-            .map(|p| p.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>())
-            .unwrap_or_default();
+        let newest_first = crate::search::newest(engine.store(), RECENT);
         anyhow::Ok((engine, newest_first))
     })
     .await??;

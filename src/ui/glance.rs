@@ -53,11 +53,7 @@ impl Glance {
     pub fn take(engine: &Engine, now: DateTime<Utc>) -> Glance {
         let mut snapshot = Snapshot::take(engine, Vec::new(), now);
         snapshot.catch_ups.clear();
-        let events = crate::search::Query::parse("", now)
-            .ok()
-            .and_then(|q| crate::search::execute(engine.store(), &q, EVENTS, None).ok())
-            .map(|p| p.events.into_iter().map(|(_, e)| e).collect())
-            .unwrap_or_default();
+        let events = crate::search::newest(engine.store(), EVENTS);
         Glance {
             version: VERSION,
             written_at: now,
