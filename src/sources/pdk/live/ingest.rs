@@ -211,20 +211,7 @@ impl Ingest {
 
     /// Whether anything is waiting to be committed at `now_ms`.
     pub fn has_due(&self, now_ms: i64) -> bool {
-        !self.quarantine.is_empty()
-            || self
-                .pending
-                .iter()
-                .any(|(at, _)| *at <= now_ms - BATCH_WINDOW_MS)
-            || self
-                .held_primaries
-                .iter()
-                .any(|(at, _)| *at <= now_ms - ACCESS_WAIT_MS)
-            || (self.gap.is_none()
-                && self
-                    .held_lives
-                    .iter()
-                    .any(|(at, _)| *at <= now_ms - LIVE_WAIT_MS))
+        self.next_due().is_some_and(|due| due <= now_ms)
     }
 
     /// When (epoch ms) the earliest waiting item falls due, so that the runner can wake
