@@ -115,11 +115,6 @@ fn spawn_effect(
     });
 }
 
-/// Draw one frame now: the first one goes up before any slow start-up work.
-pub fn draw_now(guard: &mut terminal::TerminalGuard, app: &App) -> anyhow::Result<()> {
-    draw(&mut guard.terminal, app)
-}
-
 /// A test aid (hidden, kept out of `--help`): `DOORWATCH_PANIC_AFTER_FIRST_FRAME=1`
 /// makes the console panic with [`TEST_PANIC`] right after the first frame drawn once
 /// the store is open (the sources running), so tests can check that a panic restores the
