@@ -992,9 +992,10 @@ pub fn skew_tolerance() -> chrono::Duration {
 /// [`skew_tolerance`] for events stamped behind its cursor.
 pub const SKEW_SWEEP_EVERY: Duration = Duration::from_secs(15);
 
-/// How far behind ours a vendor's clock is followed by the sweeps; an offset beyond
-/// this is most likely stale events, not a clock, and sweeping that far is costly.
-fn max_followed_lag() -> chrono::Duration {
+/// How far off ours a vendor's clock is followed (by the sweeps, by PDK's gap
+/// backfills); an offset beyond this is most likely stale events, not a clock, and
+/// reading that far back is costly.
+pub fn max_followed_lag() -> chrono::Duration {
     chrono::Duration::hours(24)
 }
 

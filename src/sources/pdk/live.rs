@@ -1045,8 +1045,8 @@ impl Runner {
         if let (Some(newest), Some(now)) = (newest, ms_time(now)) {
             let offset = newest - now;
             self.ctx.status.clock_offset(offset);
-            // A day off is stale events, not a clock.
-            self.vendor_offset_ms = offset.num_milliseconds().clamp(-86_400_000, 86_400_000);
+            let most = runtime::max_followed_lag().num_milliseconds();
+            self.vendor_offset_ms = offset.num_milliseconds().clamp(-most, most);
         }
         self.commit(prepared).await
     }
