@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod memory;
 pub mod model;
 pub mod remote;
 pub mod search;

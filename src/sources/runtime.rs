@@ -543,8 +543,13 @@ pub fn spawn_engine(
     let handle = std::thread::Builder::new()
         .name("doorwatch-engine".into())
         .spawn(move || {
+            let mut idle_purge = crate::memory::IdlePurge::default();
             loop {
-                match rx.recv_timeout(TICK) {
+                let command = rx.recv_timeout(TICK);
+                if command.is_ok() {
+                    idle_purge.busy();
+                }
+                match command {
                     Ok(Command::Commit(batch, durable, reply)) => {
                         let newest = batch.events.iter().map(|e| e.occurred_at).max();
                         let mut engine = lock_engine(&engine);
@@ -607,6 +612,9 @@ pub fn spawn_engine(
                             Ok(_) => {}
                             Err(e) => tracing::error!("alarm tick failed: {e:#}"),
                         }
+                        // A second without a command: give back at once what is
+                        // freed, sled's background compaction above all (memory.rs).
+                        idle_purge.idle();
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
