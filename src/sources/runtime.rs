@@ -554,9 +554,10 @@ pub fn spawn_engine(
                         let newest = batch.events.iter().map(|e| e.occurred_at).max();
                         let mut engine = lock_engine(&engine);
                         // A poller's cursor commits with its events, so a crash that
-                        // loses the last second (sled flushes every 1 s) only makes it
-                        // read them again. A webhook's 200 or an import's count is a
-                        // promise to someone who will not send again: flushed first.
+                        // loses the last seconds (sled writes out every
+                        // SLED_FLUSH_EVERY_MS) only makes it read them again. A
+                        // webhook's 200 or an import's count is a promise to someone
+                        // who will not send again: flushed first.
                         let committed = engine.ingest(batch, Utc::now()).and_then(|r| {
                             if durable {
                                 engine.store().flush()?;

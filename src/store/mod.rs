@@ -48,6 +48,15 @@ pub const RECENT_IDS: usize = 100_000;
 /// Events whose postings may wait in memory before they are written in one batch.
 pub const DEFAULT_POSTING_FLUSH: usize = 20_000;
 
+/// How often sled's background thread writes out, fsyncs and compacts its log, ms.
+/// Each round also relocates one 4 MiB segment while over half the file's segments
+/// are free (sled 0.34's segment.rs), which a bulk load leaves for a long while and a
+/// small store may never leave: at 1000 ms an idle console on a freshly loaded store
+/// spent 0.4-2.4 % CPU (bench/run), fsync and relocation. A poller's events and cursor
+/// commit together, so what a crash loses within this window is read again; webhook
+/// acks, imports and acknowledgements flush before they answer.
+pub const SLED_FLUSH_EVERY_MS: u64 = 5000;
+
 /// sled writes any node larger than a quarter segment as a blob file of its own. Its
 /// default (512 KiB) made nodes of 16 event pages blobs: a file created per node
 /// rewrite, a fifth of ingest time. 4 MiB keeps them in the log.
@@ -244,7 +253,7 @@ impl Store {
             .path(&path)
             .cache_capacity(opts.cache_capacity)
             .segment_size(segment_size(&path))
-            .flush_every_ms(Some(1000))
+            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
             .mode(sled::Mode::HighThroughput);
         // sled's background flusher can hold the file lock for a moment after the
         // previous owner let go (a command that just exited, a handle just dropped):
