@@ -11,6 +11,11 @@ glance's if there is one), store_data_ms (to that first frame of the store's own
 glance (whether the first came from the glance).
 --duration S: from --settle seconds (default 3) after the first frame showing stored
 data, measure S seconds: bytes, CPU %, RSS at the end.
+--quiet-below PCT: before measuring, wait (at most --quiet-max seconds) for a
+--quiet-window of CPU at or below PCT: after a bulk load sled compacts its log in the
+background for minutes, which is start-up debt, not idle work. Reports
+compacting_secs and compacting_cpu_pct (that wait, its CPU) and quiet (whether it
+came).
 """
 import argparse, fcntl, json, os, pty, select, signal, struct, sys, termios, time
 
@@ -22,6 +27,9 @@ ap.add_argument("--until-data", action="store_true")
 ap.add_argument("--duration", type=float, default=0)
 ap.add_argument("--settle", type=float, default=3)
 ap.add_argument("--timeout", type=float, default=60)
+ap.add_argument("--quiet-below", type=float, default=None)
+ap.add_argument("--quiet-max", type=float, default=600)
+ap.add_argument("--quiet-window", type=float, default=20)
 ap.add_argument("cmd", nargs=argparse.REMAINDER)
 a = ap.parse_args()
 cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -70,6 +78,8 @@ def whose(f):
     return f[4] if len(f) >= 5 else "store"
 
 measuring = None  # (t, cpu, bytes) at the start of the window
+quieting = None  # (t, cpu) when the wait for quiet began
+window = None  # (t, cpu) at the start of the current quiet window
 deadline = t0 + a.timeout
 while time.time() < deadline:
     r, _, _ = select.select([fd], [], [], 0.02)
@@ -103,8 +113,28 @@ while time.time() < deadline:
         data = [int(f[0]) / 1000 for f in fl if len(f) >= 3 and f[2] != "-"]
         start = data[0] + a.settle if data else first + 10
         if time.time() >= start:
-            measuring = (time.time(), cpu_secs(), total)
-            deadline = measuring[0] + a.duration
+            if a.quiet_below is not None and quieting is None:
+                quieting = (time.time(), cpu_secs())
+                window = quieting
+                deadline = quieting[0] + a.quiet_max + a.duration + 5
+            elif a.quiet_below is not None and not out.get("quiet"):
+                now = time.time()
+                if now - window[0] >= a.quiet_window:
+                    pct = 100.0 * (cpu_secs() - window[1]) / (now - window[0])
+                    quiet = pct <= a.quiet_below
+                    if quiet or now - quieting[0] >= a.quiet_max:
+                        out.update(
+                            quiet=quiet,
+                            compacting_secs=now - quieting[0],
+                            compacting_cpu_pct=100.0 * (cpu_secs() - quieting[1]) / (now - quieting[0]),
+                        )
+                        measuring = (now, cpu_secs(), total)
+                        deadline = now + a.duration
+                    else:
+                        window = (now, cpu_secs())
+            else:
+                measuring = (time.time(), cpu_secs(), total)
+                deadline = measuring[0] + a.duration
 if measuring is not None:
     span = time.time() - measuring[0]
     out.update(

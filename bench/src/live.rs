@@ -86,25 +86,47 @@ pub fn first_frames(a: &Args, data: &Path, runs: usize) -> Option<Startup> {
     })
 }
 
+/// The idle window opens once the console's CPU has stayed at or below this for 20 s.
+pub const QUIET_BELOW: f64 = 0.25;
+
 pub struct Idle {
     pub cpu_pct: f64,
     pub rss_kb: u64,
+    /// The wait before the idle window: sled compacting the log a bulk load left.
+    pub compacting_secs: f64,
+    pub compacting_cpu_pct: f64,
+    /// Whether the console went quiet within `--quiet-max`.
+    pub quiet: bool,
 }
 
 pub fn idle(a: &Args, data: &Path) -> Option<Idle> {
     let config = empty_config(a);
     let log = a.work.join("frames-idle.log");
     let secs = a.idle_secs.to_string();
+    let quiet_below = QUIET_BELOW.to_string();
+    let quiet_max = a.quiet_max.to_string();
     let v = pty_run(
         a,
         &config,
         data,
         &log,
-        &["--duration", &secs, "--timeout", "60"],
+        &[
+            "--duration",
+            &secs,
+            "--timeout",
+            "60",
+            "--quiet-below",
+            &quiet_below,
+            "--quiet-max",
+            &quiet_max,
+        ],
     )?;
     Some(Idle {
         cpu_pct: v["cpu_pct"].as_f64()?,
         rss_kb: v["rss_kb"].as_u64()?,
+        compacting_secs: v["compacting_secs"].as_f64()?,
+        compacting_cpu_pct: v["compacting_cpu_pct"].as_f64()?,
+        quiet: v["quiet"].as_bool()?,
     })
 }
 
