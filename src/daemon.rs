@@ -458,8 +458,11 @@ pub async fn stop_and_report(live: Live, data_dir: &std::path::Path) -> anyhow::
     let engine = live.shutdown().await?;
     crate::ui::glance::save_on_close(data_dir, &engine);
     engine.close()?;
+    // Not println!: it panics when the reader has gone (`doorwatch | head`).
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
     for line in final_status_lines(before_stop, &board) {
-        println!("{line}");
+        let _ = writeln!(out, "{line}");
     }
     Ok(())
 }

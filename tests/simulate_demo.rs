@@ -128,3 +128,41 @@ fn with_no_config_doorwatch_runs_the_demo() {
     let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
     assert!(first.starts_with("DEMO"), "{first}");
 }
+
+#[test]
+fn the_feed_stops_quietly_when_its_reader_goes() {
+    // `doorwatch demo | head -3`: once head has its lines and exits, the feed must
+    // stop by itself, close the store and exit 0, not run on or panic on the pipe.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["demo", "--exit-after", "120s"])
+        .env("XDG_CONFIG_HOME", tmp.path().join("no-config"))
+        .env("HOME", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run doorwatch");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    for _ in 0..3 {
+        lines.next().expect("a line").expect("read a line");
+    }
+    drop(lines);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the feed kept running a minute after its reader went");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status:?}\n{stderr}");
+}

@@ -92,29 +92,33 @@ async fn print_updates(
             why = &mut stop => return why,
             update = updates.recv() => update,
         };
-        let mut out = std::io::stdout().lock();
+        let mut lines = Vec::new();
         match update {
-            Some(Update::Events(events)) => {
-                for e in &events {
-                    let _ = writeln!(out, "{}", event_line(e));
-                }
-            }
+            Some(Update::Events(events)) => lines.extend(events.iter().map(event_line)),
             Some(Update::Snapshot(s)) => match alarms.as_mut() {
                 // The first snapshot is what was already there.
                 None => alarms = Some(AlarmLines::new(&s)),
-                Some(a) => {
-                    for line in a.lines(&s) {
-                        let _ = writeln!(out, "{line}");
-                    }
-                }
+                Some(a) => lines.extend(a.lines(&s)),
             },
-            Some(Update::Notice(text)) => {
-                let _ = writeln!(out, "doorwatch: {text}");
-            }
+            Some(Update::Notice(text)) => lines.push(format!("doorwatch: {text}")),
             None => return (&mut stop).await,
         }
-        let _ = out.flush();
+        // `doorwatch | head`: once the reader is gone there is nobody to feed.
+        if write_lines(&lines).is_err() {
+            return "standard output closed";
+        }
     }
+}
+
+fn write_lines(lines: &[String]) -> std::io::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
 }
 
 /// Which alarms and acknowledgements were already printed.
