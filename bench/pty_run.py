@@ -117,7 +117,7 @@ while time.time() < deadline:
                 quieting = (time.time(), cpu_secs())
                 window = quieting
                 deadline = quieting[0] + a.quiet_max + a.duration + 5
-            elif a.quiet_below is not None and not out.get("quiet"):
+            elif a.quiet_below is not None:
                 now = time.time()
                 if now - window[0] >= a.quiet_window:
                     pct = 100.0 * (cpu_secs() - window[1]) / (now - window[0])

@@ -86,8 +86,10 @@ pub fn first_frames(a: &Args, data: &Path, runs: usize) -> Option<Startup> {
     })
 }
 
-/// The idle window opens once the console's CPU has stayed at or below this for 20 s.
+/// The idle window opens once the console's CPU has stayed at or below this ...
 pub const QUIET_BELOW: f64 = 0.25;
+/// ... for this many seconds.
+pub const QUIET_WINDOW_SECS: u64 = 20;
 
 pub struct Idle {
     pub cpu_pct: f64,
@@ -105,6 +107,7 @@ pub fn idle(a: &Args, data: &Path) -> Option<Idle> {
     let secs = a.idle_secs.to_string();
     let quiet_below = QUIET_BELOW.to_string();
     let quiet_max = a.quiet_max.to_string();
+    let quiet_window = QUIET_WINDOW_SECS.to_string();
     let v = pty_run(
         a,
         &config,
@@ -119,6 +122,8 @@ pub fn idle(a: &Args, data: &Path) -> Option<Idle> {
             &quiet_below,
             "--quiet-max",
             &quiet_max,
+            "--quiet-window",
+            &quiet_window,
         ],
     )?;
     Some(Idle {

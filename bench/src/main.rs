@@ -644,8 +644,9 @@ fn measure_size(
             }
         );
         debt.target = format!(
-            "until {} % for 20 s (at most {} s)",
+            "until {} % for {} s (at most {} s)",
             live::QUIET_BELOW,
+            live::QUIET_WINDOW_SECS,
             a.quiet_max
         );
         rows.push(debt);
