@@ -18,7 +18,7 @@ impl Drop for Background {
     }
 }
 
-fn spawn(data: &Path, args: &[&str]) -> Background {
+fn spawn(data: &Path, args: &[&str], stderr: Stdio) -> Background {
     let child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
         .arg("--data-dir")
         .arg(data)
@@ -26,7 +26,7 @@ fn spawn(data: &Path, args: &[&str]) -> Background {
         .env("XDG_CONFIG_HOME", data.join("no-config"))
         .env("HOME", data)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("run doorwatch");
     Background(child)
@@ -45,6 +45,7 @@ fn simulate_writes_a_private_config_that_a_daemon_can_follow() {
             "--exit-after",
             "60s",
         ],
+        Stdio::null(),
     );
     // Its URLs come first, one per vendor, then the config line.
     let stdout = sim.0.stdout.take().unwrap();
@@ -123,7 +124,7 @@ fn demo_shows_events_from_every_vendor_and_an_alarm() {
 #[test]
 fn with_no_config_doorwatch_runs_the_demo() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = spawn(tmp.path(), &[]);
+    let mut child = spawn(tmp.path(), &[], Stdio::null());
     let stdout = child.0.stdout.take().unwrap();
     let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
     assert!(first.starts_with("DEMO"), "{first}");
@@ -134,16 +135,11 @@ fn the_feed_stops_quietly_when_its_reader_goes() {
     // `doorwatch demo | head -3`: once head has its lines and exits, the feed must
     // stop by itself, close the store and exit 0, not run on or panic on the pipe.
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .args(["demo", "--exit-after", "120s"])
-        .env("XDG_CONFIG_HOME", tmp.path().join("no-config"))
-        .env("HOME", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run doorwatch");
+    let Background(child) = &mut spawn(
+        tmp.path(),
+        &["demo", "--exit-after", "120s"],
+        Stdio::piped(),
+    );
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     for _ in 0..3 {
