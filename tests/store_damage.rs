@@ -1,5 +1,6 @@
 //! A damaged store on disk: what sled 0.34 does with each kind of damage to its files
-//! under `<data>/store` (`conf`, `db`, `snap.*`, `blobs/`), and that every command that
+//! under `<data>/store` (`conf`, `db`, `snap.*`, `blobs/`), what the store does with
+//! damage to its own posting block file (`postings.blocks`), and that every command that
 //! meets it — `search`, `check`, `alarms`, `daemon`, the console's open — ends with
 //! one clear error naming the directory and the way out: a non-zero exit, never a
 //! Rust panic. Then the documented recovery, end to end: move the store aside, start
@@ -337,6 +338,46 @@ fn a_garbled_conf_is_a_clear_error() {
     assert_every_open_path_refuses(dir.path(), &data, "garbled conf");
     // Missing blob files are not tested here: with 4 MiB log segments sled keeps only
     // values over 1 MiB in blobs, and a store of this size has none.
+}
+
+/// The posting block file: nothing reads it at open, so the newest events still show;
+/// an indexed search that meets the damage, and `check`, say so clearly. A flush
+/// writes its blocks in key order, and the severity index sorts last, so its blocks
+/// are at the end of the file, where the damage is.
+#[test]
+fn a_cut_garbled_or_deleted_block_file_is_a_clear_error_when_met() {
+    let indexed = ["search", "--json", "--limit", "10000000", "severity:info"];
+    for damage in ["cut to half", "garbled", "deleted"] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = build_store(dir.path());
+        let file = store_dir(&data).join("postings.blocks");
+        let len = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            len > 0,
+            "the engine's close wrote the postings to the block file"
+        );
+        let before = run_for(dir.path(), &data, &indexed);
+        common::ok(&before);
+        assert!(ids_of(&before).len() > 100, "{}", ids_of(&before).len());
+        match damage {
+            "cut to half" => truncate(&file, len / 2),
+            "garbled" => {
+                let tail = (len / 4) as usize;
+                overwrite(
+                    &file,
+                    len as usize - tail,
+                    &random_bytes(&mut Rng::new(17), tail),
+                );
+            }
+            _ => std::fs::remove_file(&file).unwrap(),
+        }
+        let newest = run_for(dir.path(), &data, &["search", "--json", "--limit", "3"]);
+        assert_eq!(common::ok(&newest).lines().count(), 3, "{damage}");
+        for (what, args) in [("indexed search", &indexed[..]), ("check", &["check"][..])] {
+            let out = run_for(dir.path(), &data, args);
+            assert_clear_damage_error(&format!("block file {damage}: {what}"), &out, &data);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 //!
 //! Nothing outside this module knows about sled.
 
+mod blockfile;
 pub mod codec;
 mod damage;
 pub mod keys;
@@ -29,17 +30,21 @@ pub use verify::{Problem, VerifyReport};
 
 use crate::model::{Event, Vendor};
 use crate::sources::fields::fnv1a64;
+use blockfile::BlockFile;
 use chrono::{DateTime, Utc};
 use keys::{AUDIT, CREDENTIAL, CURSOR, JOURNAL, META, QUARANTINE};
 use postings::{PendingPostings, TermBlocks, pending_key};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// On-disk format this binary writes and reads. Format 1 (one sled value per event)
-/// is migrated to pages on open.
-pub const SCHEMA_VERSION: u32 = 2;
+/// is migrated to pages on open. Format 2 kept posting blocks inline in sled; format
+/// 3 writes them to the block file, and reads format 2's inline blocks as they are,
+/// so opening a format 2 store only raises its number (older binaries then refuse it
+/// rather than miss the new blocks).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How many of the newest events' ids are remembered for re-deliveries whose
 /// timestamp changed (~40 bytes each).
@@ -97,6 +102,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("cannot open the store at {path}: {detail}")]
     Open { path: PathBuf, detail: String },
+    #[error("cannot write to the store at {path}: {detail}")]
+    Write { path: PathBuf, detail: String },
     #[error("store error: {0}")]
     Sled(#[from] sled::Error),
     #[error(transparent)]
@@ -195,6 +202,8 @@ struct Pending {
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    /// Where posting blocks live; sled holds references to them.
+    blocks: Arc<BlockFile>,
     path: PathBuf,
     pending: Mutex<Pending>,
     posting_flush: usize,
@@ -268,9 +277,14 @@ impl Store {
             }
         };
         let tree = db.open_tree(TREE).map_err(|e| open_error(&path, e))?;
+        let blocks = BlockFile::open(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            detail: format!("{}: {e}", blockfile::FILE_NAME),
+        })?;
         let store = Store {
             db,
             tree,
+            blocks: Arc::new(blocks),
             path,
             pending: Mutex::new(Pending::default()),
             posting_flush: opts.posting_flush.max(1),
@@ -310,6 +324,8 @@ impl Store {
                 }
                 if found == 1 {
                     self.migrate_to_pages()?;
+                }
+                if found < SCHEMA_VERSION {
                     self.tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
                     self.db.flush()?;
                 }
@@ -704,7 +720,13 @@ impl Store {
         } else if p.journal.is_empty() {
             return Ok(());
         }
-        postings::write_blocks(&mut p.postings, &mut writes);
+        let mut blocks = self.blocks.writer();
+        postings::write_blocks(&mut p.postings, &mut blocks, &mut writes);
+        // Durable before sled can make a reference to them so.
+        self.blocks.append(blocks).map_err(|e| StoreError::Write {
+            path: self.path.clone(),
+            detail: format!("{}: {e}", blockfile::FILE_NAME),
+        })?;
         // Saved with the postings so that an open reads one value instead of scanning.
         writes.insert(keys::named(META, META_RECENT), p.recent.to_bytes());
         for jk in &p.journal {
@@ -918,6 +940,7 @@ impl Store {
             sources.push(Box::new(mem.into_iter().map(Ok)));
             sources.push(Box::new(TermBlocks::new(
                 &self.tree,
+                self.blocks.clone(),
                 index.byte(),
                 &t,
                 range,
@@ -988,9 +1011,9 @@ impl Store {
         Ok(self.tree.scan_prefix([QUARANTINE]).count())
     }
 
-    /// Bytes on disk, as sled reports them.
+    /// Bytes on disk: sled's files and the posting blocks.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db.size_on_disk().unwrap_or(0) + self.blocks.len()
     }
 }
 

@@ -1,4 +1,6 @@
-//! Posting lists stored as blocks: one sled value per (index, term, flush).
+//! Posting lists stored as blocks: one sled key per (index, term, flush), whose value
+//! names the block's place in the block file (see `blockfile`; format 2 stores kept
+//! the block itself as the value, and those are still read).
 //!
 //! One sled key per posting made sled rewrite pages for every tiny key: ingest fell to
 //! ~2k events/s with GBs of RSS (measured here, 25 postings per event). So postings
@@ -6,10 +8,13 @@
 //! flush. A block's key ends with its newest and oldest event key, so a reader walks a
 //! term's blocks newest-first and opens a block only when it can hold the next result.
 
+use super::blockfile::{BlockFile, BlockRef, BlockWriter};
 use super::keys::{self, EventKey};
 use super::{KeyRange, Result, codec::DecodeError};
+use std::borrow::Cow;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// Postings not yet written: index byte followed by the term → event keys (unsorted,
 /// may repeat). Keyed by bytes so that filing a term looks it up without allocating.
@@ -61,10 +66,9 @@ impl Hasher for QuickHasher {
 }
 
 /// Most postings in one block. A flush of a common term (a vendor, `severity:info`)
-/// holds ~10k postings; as one ~100 KB value it made every sled node around it huge
-/// (sled splits leaves by entry count, 16, not by size), so each later insert nearby
-/// rewrote megabytes. Blocks of this size keep nodes ~64 KB and let a query that needs
-/// the newest 100 decode a few KB, not the whole flush.
+/// holds ~10k postings; blocks of this size let a query that needs the newest 100
+/// read and decode a few KB, not the whole flush. (While blocks were sled values,
+/// this also kept sled's nodes, split by entry count, near 64 KB.)
 pub const BLOCK_POSTINGS: usize = 512;
 
 /// `index byte ++ term`, the key of [`PendingPostings`].
@@ -156,9 +160,13 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-/// Write every pending term as blocks of at most [`BLOCK_POSTINGS`] into `batch`,
-/// in key order (what sled applies cheapest).
-pub fn write_blocks(pending: &mut PendingPostings, batch: &mut sled::Batch) {
+/// Write every pending term as blocks of at most [`BLOCK_POSTINGS`] into `blocks`,
+/// and their references into `batch` in key order (what sled applies cheapest).
+pub fn write_blocks(
+    pending: &mut PendingPostings,
+    blocks: &mut BlockWriter,
+    batch: &mut sled::Batch,
+) {
     let mut terms: Vec<(&Box<[u8]>, &mut Vec<EventKey>)> = pending.iter_mut().collect();
     terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, keys) in terms {
@@ -174,10 +182,8 @@ pub fn write_blocks(pending: &mut PendingPostings, batch: &mut sled::Batch) {
             let (Some(oldest), Some(newest)) = (chunk.first(), chunk.last()) else {
                 continue;
             };
-            batch.insert(
-                block_key(index, &term, *newest, *oldest),
-                encode_block(chunk),
-            );
+            let at = blocks.push(&encode_block(chunk));
+            batch.insert(block_key(index, &term, *newest, *oldest), &at.encode()[..]);
         }
     }
 }
@@ -185,6 +191,7 @@ pub fn write_blocks(pending: &mut PendingPostings, batch: &mut sled::Batch) {
 /// One term's on-disk postings in `range`, newest first, opening blocks lazily.
 pub struct TermBlocks {
     blocks: std::iter::Peekable<std::iter::Rev<sled::Iter>>,
+    file: Arc<BlockFile>,
     range: KeyRange,
     /// Opened blocks, each a stack of keys in range with the newest on top.
     open: Vec<Vec<EventKey>>,
@@ -192,7 +199,13 @@ pub struct TermBlocks {
 }
 
 impl TermBlocks {
-    pub fn new(tree: &sled::Tree, index: u8, term: &str, range: KeyRange) -> TermBlocks {
+    pub fn new(
+        tree: &sled::Tree,
+        file: Arc<BlockFile>,
+        index: u8,
+        term: &str,
+        range: KeyRange,
+    ) -> TermBlocks {
         // Blocks whose newest key is >= range.lo can hold results.
         let from = {
             let mut k = keys::term_prefix(index, term);
@@ -203,6 +216,7 @@ impl TermBlocks {
         to.extend_from_slice(&[0xff; 33]);
         TermBlocks {
             blocks: tree.range(from..to).rev().peekable(),
+            file,
             range,
             open: Vec::new(),
             heads: BinaryHeap::new(),
@@ -217,7 +231,11 @@ impl TermBlocks {
         if block_oldest(&k).is_some_and(|oldest| oldest > self.range.hi) {
             return Ok(());
         }
-        let mut keys = decode_block(&v)?;
+        let block = match BlockRef::decode(&v) {
+            Some(at) => Cow::Owned(self.file.read(at)?),
+            None => Cow::Borrowed(v.as_ref()),
+        };
+        let mut keys = decode_block(&block)?;
         keys.retain(|k| *k >= self.range.lo && *k <= self.range.hi);
         if let Some(top) = keys.last() {
             self.heads.push((*top, self.open.len()));
@@ -284,6 +302,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let tree = db.open_tree("t").unwrap();
+        let file = Arc::new(BlockFile::open(dir.path()).unwrap());
         let mut pending = PendingPostings::default();
         let mut batch = sled::Batch::default();
         // Three flushes; the last one is a backfill overlapping the first two.
@@ -293,18 +312,35 @@ mod tests {
             vec![k(15, 0), k(45, 0), k(5, 0)],
         ] {
             pending.insert(pending_key(b'd', "x").into(), keys);
-            write_blocks(&mut pending, &mut batch);
+            let mut blocks = file.writer();
+            write_blocks(&mut pending, &mut blocks, &mut batch);
+            file.append(blocks).unwrap();
             pending.clear();
         }
+        // A format 2 block, kept inline in sled, is read alongside the file's.
+        let inline = [k(60, 0)];
+        batch.insert(
+            block_key(b'd', "x", inline[0], inline[0]),
+            encode_block(&inline),
+        );
         tree.apply_batch(batch).unwrap();
-        let all: Vec<i64> = TermBlocks::new(&tree, b'd', "x", KeyRange::ALL)
+        let all: Vec<i64> = TermBlocks::new(&tree, file.clone(), b'd', "x", KeyRange::ALL)
             .map(|r| r.unwrap().ms)
             .collect();
-        assert_eq!(all, vec![50, 45, 40, 30, 20, 15, 10, 5]);
-        let some: Vec<i64> = TermBlocks::new(&tree, b'd', "x", KeyRange::time(Some(12), Some(44)))
-            .map(|r| r.unwrap().ms)
-            .collect();
+        assert_eq!(all, vec![60, 50, 45, 40, 30, 20, 15, 10, 5]);
+        let some: Vec<i64> = TermBlocks::new(
+            &tree,
+            file.clone(),
+            b'd',
+            "x",
+            KeyRange::time(Some(12), Some(44)),
+        )
+        .map(|r| r.unwrap().ms)
+        .collect();
         assert_eq!(some, vec![40, 30, 20, 15]);
-        assert_eq!(TermBlocks::new(&tree, b'd', "y", KeyRange::ALL).count(), 0);
+        assert_eq!(
+            TermBlocks::new(&tree, file.clone(), b'd', "y", KeyRange::ALL).count(),
+            0
+        );
     }
 }
