@@ -148,7 +148,8 @@ impl Engine {
         changes.extend(self.alarms.tick(now));
         self.record(&changes, now)?;
         if self.store.needs_checkpoint() {
-            self.checkpoint()?;
+            self.store
+                .checkpoint_in_background(Some(&serde_json::to_vec(&self.snapshot())?))?;
         }
         Ok(report)
     }
@@ -260,15 +261,18 @@ impl Engine {
 
     /// Save state, alarms and postings together.
     pub fn checkpoint(&self) -> anyhow::Result<()> {
-        let snapshot = Snapshot {
+        self.store
+            .checkpoint(Some(&serde_json::to_vec(&self.snapshot())?))?;
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
             version: SNAPSHOT_VERSION,
             audit_covered: self.store.audit_len(),
             live: self.live.clone(),
             alarms: self.alarms.clone(),
-        };
-        self.store
-            .checkpoint(Some(&serde_json::to_vec(&snapshot)?))?;
-        Ok(())
+        }
     }
 
     /// Checkpoint and flush: the next open replays nothing.

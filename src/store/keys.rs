@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `P` | time(8) idhash(8) of its newest event | a page of encoded events (see `pages`) |
 //! | `E` | time(8) idhash(8) | format 1 only: one encoded event (migrated to pages on open) |
-//! | `I` | index(1) term 0x00 newest(16) oldest(16) | a block of postings (see `postings`) |
+//! | `I` | index(1) term 0x00 newest(16) oldest(16) | where a block of postings is in `postings.blocks` (see `blockfile`); format 2: the block itself |
 //! | `J` | seq(8) | event keys of one append whose postings are not on disk yet |
 //! | `C` | source name | cursor bytes |
 //! | `Q` | seq(8) | quarantined payload (JSON) |

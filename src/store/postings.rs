@@ -162,12 +162,8 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
 
 /// Write every pending term as blocks of at most [`BLOCK_POSTINGS`] into `blocks`,
 /// and their references into `batch` in key order (what sled applies cheapest).
-pub fn write_blocks(
-    pending: &mut PendingPostings,
-    blocks: &mut BlockWriter,
-    batch: &mut sled::Batch,
-) {
-    let mut terms: Vec<(&Box<[u8]>, &mut Vec<EventKey>)> = pending.iter_mut().collect();
+pub fn write_blocks(pending: &PendingPostings, blocks: &mut BlockWriter, batch: &mut sled::Batch) {
+    let mut terms: Vec<(&Box<[u8]>, &Vec<EventKey>)> = pending.iter().collect();
     terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, keys) in terms {
         let Some((&index, term)) = key.split_first() else {
@@ -176,6 +172,7 @@ pub fn write_blocks(
         let term = String::from_utf8_lossy(term);
         // Keys arrive mostly in time order: the stable sort finds the runs and merges
         // them, where quicksort paid n log n every flush.
+        let mut keys = keys.clone();
         keys.sort();
         keys.dedup();
         for chunk in keys.chunks(BLOCK_POSTINGS) {
@@ -313,7 +310,7 @@ mod tests {
         ] {
             pending.insert(pending_key(b'd', "x").into(), keys);
             let mut blocks = file.writer();
-            write_blocks(&mut pending, &mut blocks, &mut batch);
+            write_blocks(&pending, &mut blocks, &mut batch);
             file.append(blocks).unwrap();
             pending.clear();
         }

@@ -593,3 +593,78 @@ fn a_checkpoint_is_due_once_the_oldest_journal_event_is_old_enough() {
     std::thread::sleep(std::time::Duration::from_millis(250));
     assert!(!store.needs_checkpoint(), "an empty journal never ages");
 }
+
+fn lobby_events(from: i64, n: i64) -> Vec<Event> {
+    (from..from + n)
+        .map(|i| {
+            ev(
+                "hq",
+                &i.to_string(),
+                1000 + i,
+                "Lobby",
+                EventKind::AccessGranted,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn postings_flushed_in_the_background_are_found_meanwhile_and_land_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    let lobby = || TermMatch::Exact("i:id-Lobby".into());
+    let held = store.gate.hold.lock().unwrap();
+    // The third event makes a flush due; it waits at the gate.
+    store.append(batch(lobby_events(0, 3))).unwrap();
+    assert!(store.lock().in_flight.is_some());
+    store.append(batch(lobby_events(3, 1))).unwrap();
+    let want: Vec<i64> = (1000..1004).rev().collect();
+    assert_eq!(keys_of(&store, Index::Door, lobby()), want);
+    assert_eq!(
+        keys_of(&store, Index::Door, TermMatch::Prefix("i:id-Lo".into())),
+        want
+    );
+    drop(held);
+    store.flush().unwrap();
+    assert!(store.lock().in_flight.is_none());
+    assert_eq!(keys_of(&store, Index::Door, lobby()), want);
+    drop(store);
+    let store = small(dir.path());
+    assert_eq!(keys_of(&store, Index::Door, lobby()), want);
+    assert!(store.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn a_background_flush_that_fails_says_so_and_its_postings_stay_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(dir.path());
+    let lobby = || TermMatch::Exact("i:id-Lobby".into());
+    store
+        .gate
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    store.append(batch(lobby_events(0, 3))).unwrap();
+    let err = store.flush().unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    // Rebuilt from the journal, which the failed flush did not drop.
+    let want: Vec<i64> = (1000..1003).rev().collect();
+    assert_eq!(keys_of(&store, Index::Door, lobby()), want);
+    // A flush started by an append fails on its thread; the append that makes the
+    // next one due hears of it before its own batch commits.
+    store.append(batch(lobby_events(3, 2))).unwrap();
+    let err = store.append(batch(lobby_events(5, 3))).unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    store
+        .gate
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(store.len(), 5);
+    store.append(batch(lobby_events(5, 3))).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let store = small(dir.path());
+    let want: Vec<i64> = (1000..1008).rev().collect();
+    assert_eq!(keys_of(&store, Index::Door, lobby()), want);
+    assert_eq!(store.len(), 8);
+    assert!(store.verify().unwrap().problems.is_empty());
+}
