@@ -198,7 +198,8 @@ struct Pending {
     next_quarantine_seq: u64,
     next_audit_seq: u64,
     count: u64,
-    /// A posting flush running on a thread of its own (bulk appends only; at most one).
+    /// A posting flush running on a thread of its own (one that fell due during ingest:
+    /// a bulk append's, or the engine's checkpoint; at most one at a time).
     in_flight: Option<InFlight>,
 }
 
