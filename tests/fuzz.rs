@@ -13,8 +13,8 @@ use doorwatch::config::Config;
 use doorwatch::model::Vendor;
 use doorwatch::search::Query;
 use doorwatch::sources::socketio::{
-    self, Direction, EioVersion, EngineRules, SocketPacket, decode_engine, decode_socket,
-    encode_engine, encode_socket,
+    self, Direction, EioVersion, EngineRules, decode_engine, decode_socket, encode_engine,
+    encode_socket,
 };
 use doorwatch::sources::webhook_verify::{verify_doorflow, verify_kisi, verify_svix};
 use doorwatch::sources::{self, ParseContext, pdk};
@@ -439,29 +439,9 @@ fn arb_frame() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Everything of a packet but its JSON values: serde_json (without `float_roundtrip`)
-/// may read a long float's last digit differently the second time, which is not the
-/// codec's doing (found by the `socketio` cargo-fuzz target).
-fn shape(p: &SocketPacket) -> String {
-    match p {
-        SocketPacket::Connect { namespace, data }
-        | SocketPacket::ConnectError { namespace, data } => {
-            format!("{} {namespace} {}", p.kind(), data.is_some())
-        }
-        SocketPacket::Disconnect { namespace } => format!("disconnect {namespace}"),
-        SocketPacket::Event {
-            namespace,
-            ack_id,
-            name,
-            args,
-        } => format!("event {namespace} {ack_id:?} {name} {}", args.len()),
-        SocketPacket::Ack {
-            namespace,
-            ack_id,
-            args,
-        } => format!("ack {namespace} {ack_id} {}", args.len()),
-    }
-}
+#[path = "../fuzz/shared/packet_shape.rs"]
+mod packet_shape;
+use packet_shape::shape;
 
 proptest! {
     #![proptest_config(cases(10000))]

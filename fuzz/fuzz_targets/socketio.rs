@@ -2,34 +2,14 @@
 #![no_main]
 
 use doorwatch::sources::socketio::{
-    Direction, EioVersion, EngineRules, SocketPacket, decode_engine, decode_message, decode_socket,
+    Direction, EioVersion, EngineRules, decode_engine, decode_message, decode_socket,
     encode_engine, encode_socket,
 };
 use libfuzzer_sys::fuzz_target;
 
-/// Everything of a packet but its JSON values: serde_json (without `float_roundtrip`)
-/// may read a long float's last digit differently the second time, which is not the
-/// codec's doing (the first crash this target found).
-fn shape(p: &SocketPacket) -> String {
-    match p {
-        SocketPacket::Connect { namespace, data }
-        | SocketPacket::ConnectError { namespace, data } => {
-            format!("{} {namespace} {}", p.kind(), data.is_some())
-        }
-        SocketPacket::Disconnect { namespace } => format!("disconnect {namespace}"),
-        SocketPacket::Event {
-            namespace,
-            ack_id,
-            name,
-            args,
-        } => format!("event {namespace} {ack_id:?} {name} {}", args.len()),
-        SocketPacket::Ack {
-            namespace,
-            ack_id,
-            args,
-        } => format!("ack {namespace} {ack_id} {}", args.len()),
-    }
-}
+#[path = "../shared/packet_shape.rs"]
+mod packet_shape;
+use packet_shape::shape;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -42,6 +42,21 @@ fn small(dir: &Path) -> Store {
     .unwrap()
 }
 
+/// Events `from..from + n` at the Lobby, one ms apart from 1000 + `from`.
+fn lobby_events(from: i64, n: i64) -> Vec<Event> {
+    (from..from + n)
+        .map(|i| {
+            ev(
+                "hq",
+                &i.to_string(),
+                1000 + i,
+                "Lobby",
+                EventKind::AccessGranted,
+            )
+        })
+        .collect()
+}
+
 fn keys_of(store: &Store, index: Index, term: TermMatch) -> Vec<i64> {
     store
         .postings(index, &[term], KeyRange::ALL, 100)
@@ -71,17 +86,7 @@ fn the_same_event_twice_is_stored_once() {
 #[test]
 fn dedupe_holds_across_posting_flushes_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let events: Vec<Event> = (0..10)
-        .map(|i| {
-            ev(
-                "hq",
-                &i.to_string(),
-                1000 + i,
-                "Lobby",
-                EventKind::AccessGranted,
-            )
-        })
-        .collect();
+    let events = lobby_events(0, 10);
     {
         let store = small(dir.path());
         store.append(batch(events[..7].to_vec())).unwrap();
@@ -592,20 +597,6 @@ fn a_checkpoint_is_due_once_the_oldest_journal_event_is_old_enough() {
     assert!(!store.needs_checkpoint(), "the checkpoint took the journal");
     std::thread::sleep(std::time::Duration::from_millis(250));
     assert!(!store.needs_checkpoint(), "an empty journal never ages");
-}
-
-fn lobby_events(from: i64, n: i64) -> Vec<Event> {
-    (from..from + n)
-        .map(|i| {
-            ev(
-                "hq",
-                &i.to_string(),
-                1000 + i,
-                "Lobby",
-                EventKind::AccessGranted,
-            )
-        })
-        .collect()
 }
 
 #[test]
