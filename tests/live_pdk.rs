@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::running;
 use doorwatch::config::Config;
 use doorwatch::daemon::Live;
 use doorwatch::engine::Engine;
@@ -510,38 +511,6 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn daemon(data: &Path, config: &Path, extra: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_doorwatch"));
-    cmd.arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("daemon")
-        .args(extra)
-        .env("XDG_CONFIG_HOME", data.join("no-config"))
-        .env("HOME", data)
-        .env("USER", "tester");
-    cmd
-}
-
-/// A daemon that is killed if the test fails before it is waited for.
-struct Daemon(Option<std::process::Child>);
-
-impl Daemon {
-    fn take(mut self) -> std::process::Child {
-        self.0.take().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn stored_via_cli(data: &Path) -> Vec<Event> {
     let out = common::doorwatch(data, &["search", "--json", "--limit", "1000000"]);
     common::ok(&out)
@@ -563,18 +532,12 @@ async fn kill_nine_and_restart_with_history_loses_and_doubles_nothing() {
     };
     let config = write_config(dir.path(), &config_text(&sim, &setup));
 
-    let first = Daemon(Some(
-        daemon(&data, &config, &[])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    let config = config.to_str().unwrap();
+    let first = running::spawn(&data, &["--config", config, "daemon"]);
     subscribed(&sim).await;
     sim.set_fault(PdkFault::Paused, false);
     run_for(&sim, 250).await;
-    let mut first = first.take();
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.kill9().await;
     wait_for(10, "the sim to see the client go", || {
         sim.subscribed_clients() == 0
     })
@@ -582,12 +545,7 @@ async fn kill_nine_and_restart_with_history_loses_and_doubles_nothing() {
     run_for(&sim, 100).await;
 
     let before = sim.stats().history_requests;
-    let second = Daemon(Some(
-        daemon(&data, &config, &[])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let second = running::spawn(&data, &["--config", config, "daemon"]);
     subscribed(&sim).await;
     run_for(&sim, 100).await;
     pause_and_settle(&sim).await;
@@ -595,15 +553,8 @@ async fn kill_nine_and_restart_with_history_loses_and_doubles_nothing() {
         sim.stats().history_requests > before
     })
     .await;
-    let second = second.take();
-    let pid = second.id().to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let out = second.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let out = second.terminate().await;
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
 
     let stored = stored_via_cli(&data);
     assert_no_duplicates(&stored);
@@ -772,7 +723,8 @@ async fn a_rejected_client_secret_fails_naming_the_env_vars_and_leaks_nothing() 
     };
     let config = write_config(dir.path(), &config_text(&sim, &setup));
     let secret = "wrong-secret-7f3a9c1e55";
-    let out = daemon(&data, &config, &["--exit-after", "3s"])
+    let config = config.to_str().unwrap();
+    let out = running::command(&data, &["--config", config, "daemon", "--exit-after", "3s"])
         .env("PDK_T6_CLIENT_ID", sim.client_id())
         .env("PDK_T6_CLIENT_SECRET", secret)
         .output()

@@ -7,6 +7,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::running::{self, Finished, Running};
 use common::{doorwatch, ok};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
@@ -14,7 +15,6 @@ use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KISI_SECRET: &str = "kisi-signing-key-7Qd2";
@@ -55,14 +55,8 @@ fn now_unix() -> i64 {
 // The daemon
 
 struct Daemon {
-    child: Child,
+    running: Running,
     addr: SocketAddr,
-    data: PathBuf,
-}
-
-struct Exited {
-    stdout: String,
-    stderr: String,
 }
 
 fn free_port() -> u16 {
@@ -115,26 +109,15 @@ impl Daemon {
     fn start(data: &Path) -> Daemon {
         let port = free_port();
         let config = write_config(data, port);
-        let child = Command::new(env!("CARGO_BIN_EXE_doorwatch"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .args(["daemon", "--exit-after", "50s"])
-            .env("XDG_CONFIG_HOME", data.join("no-config"))
-            .env("HOME", data)
-            .env("USER", "tester")
+        let config = config.to_str().unwrap();
+        let mut command =
+            running::command(data, &["--config", config, "daemon", "--exit-after", "50s"]);
+        command
             .env("DOORWATCH_LOG", "debug")
-            .env_remove(MISSING_ENV)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start doorwatch daemon");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            .env_remove(MISSING_ENV);
         let mut daemon = Daemon {
-            child,
-            addr,
-            data: data.to_path_buf(),
+            running: Running::start(command),
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
         };
         daemon.wait_for_listener();
         daemon
@@ -143,8 +126,11 @@ impl Daemon {
     fn wait_for_listener(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon exited before listening: {status}");
+            if let Ok(Some(status)) = self.running.child.try_wait() {
+                panic!(
+                    "the daemon exited before listening: {status}\n{}",
+                    self.running.output()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -160,29 +146,14 @@ impl Daemon {
     }
 
     /// SIGTERM, then wait (with a deadline) for the store to be flushed and closed.
-    fn stop(mut self) -> Exited {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = self.child.wait_with_output().unwrap();
-        let exited = Exited {
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+    async fn stop(self) -> Finished {
+        let exited = tokio::time::timeout(Duration::from_secs(20), self.running.terminate())
+            .await
+            .expect("the daemon did not stop on SIGTERM");
         assert!(
-            status.success(),
-            "daemon exit {status}\nstdout: {}\nstderr: {}",
+            exited.status.success(),
+            "daemon exit {}\nstdout: {}\nstderr: {}",
+            exited.status,
             exited.stdout,
             exited.stderr
         );
@@ -494,16 +465,16 @@ async fn signed_deliveries_are_stored_once_and_anything_else_stores_nothing() {
         403
     );
 
-    let data = daemon.data.clone();
-    let exited = daemon.stop();
+    let data = dir.path();
+    let exited = daemon.stop().await;
 
-    let got = stored(&data);
+    let got = stored(data);
     let expected: BTreeMap<String, String> = expected
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     assert_eq!(got, expected, "exactly the verified deliveries, once each");
-    let q = quarantined(&data);
+    let q = quarantined(data);
     assert_eq!(q.len(), 1, "{q:?}");
     assert_eq!(q[0]["source"], "hq-doorflow");
     assert!(q[0]["raw"].as_str().unwrap().contains("77002"));
@@ -627,7 +598,7 @@ async fn a_delivery_of_an_already_imported_event_is_not_doubled() {
         (status, text.as_str()),
         (200, "stored 0, duplicates 1, quarantined 0")
     );
-    let exited = daemon.stop();
+    let exited = daemon.stop().await;
 
     assert_eq!(
         stored(data),
