@@ -51,6 +51,8 @@ impl IdlePurge {
     }
 }
 
+// c_long is i64 here but i32 on other targets, where the conversion is not useless.
+#[allow(clippy::useless_conversion)]
 fn purge_delay_ms() -> i64 {
     // SAFETY: reads one integer option.
     i64::from(unsafe { mi_option_get(PURGE_DELAY) })

@@ -514,7 +514,7 @@ async fn signed_deliveries_are_stored_once_and_anything_else_stores_nothing() {
         "the failure names the env var: {}",
         exited.stderr
     );
-    let log = logs(&data);
+    let log = logs(data);
     assert!(
         log.contains(MISSING_ENV),
         "the log names the env var to set"
