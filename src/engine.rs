@@ -149,7 +149,7 @@ impl Engine {
         self.record(&changes, now)?;
         if self.store.needs_checkpoint() {
             self.store
-                .checkpoint_in_background(Some(&serde_json::to_vec(&self.snapshot())?))?;
+                .checkpoint_in_background(Some(&self.snapshot()?))?;
         }
         Ok(report)
     }
@@ -261,18 +261,18 @@ impl Engine {
 
     /// Save state, alarms and postings together.
     pub fn checkpoint(&self) -> anyhow::Result<()> {
-        self.store
-            .checkpoint(Some(&serde_json::to_vec(&self.snapshot())?))?;
+        self.store.checkpoint(Some(&self.snapshot()?))?;
         Ok(())
     }
 
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
+    /// State and alarms as a checkpoint saves them.
+    fn snapshot(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&Snapshot {
             version: SNAPSHOT_VERSION,
             audit_covered: self.store.audit_len(),
             live: self.live.clone(),
             alarms: self.alarms.clone(),
-        }
+        })
     }
 
     /// Checkpoint and flush: the next open replays nothing.

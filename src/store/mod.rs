@@ -203,6 +203,14 @@ struct Pending {
     in_flight: Option<InFlight>,
 }
 
+impl Pending {
+    /// Postings not in the block file yet: those waiting, and those of the flush
+    /// under way until it is joined.
+    fn unwritten(&self) -> impl Iterator<Item = &PendingPostings> {
+        std::iter::once(&self.postings).chain(self.in_flight.as_ref().map(|f| &*f.postings))
+    }
+}
+
 /// A posting flush under way: the postings it writes, which readers still see here
 /// until it is joined, and its outcome.
 struct InFlight {
@@ -832,18 +840,10 @@ impl Store {
                 }
             }
         }
-        match job.run() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // Nothing of it committed: the journal still covers those postings.
-                self.replay_journal(p)?;
-                Err(e)
-            }
-        }
+        self.settle_flush(p, job.run())
     }
 
-    /// Join the posting flush under way, if any. When it failed, its postings are
-    /// rebuilt from the journal, which it did not get to drop, and its error returned.
+    /// Join the posting flush under way, if any (see [`Store::settle_flush`]).
     fn finish_flush(&self, p: &mut Pending) -> Result<()> {
         let Some(flush) = p.in_flight.take() else {
             return Ok(());
@@ -852,6 +852,12 @@ impl Store {
             .done
             .join()
             .unwrap_or_else(|_| Err(self.corrupt("the posting writer panicked")));
+        self.settle_flush(p, outcome)
+    }
+
+    /// A flush's outcome. A failed one committed nothing, so the journal still covers
+    /// its postings: they are rebuilt from it, and the error returned.
+    fn settle_flush(&self, p: &mut Pending, outcome: Result<()>) -> Result<()> {
         if outcome.is_err() {
             self.replay_journal(p)?;
         }
@@ -1060,10 +1066,8 @@ impl Store {
             Vec::with_capacity(terms.len() * 2);
         for t in terms {
             let key = pending_key(index.byte(), &t);
-            let flushing = p.in_flight.as_ref().map(|f| &*f.postings);
-            let mut mem: Vec<EventKey> = [Some(&p.postings), flushing]
-                .into_iter()
-                .flatten()
+            let mut mem: Vec<EventKey> = p
+                .unwritten()
                 .filter_map(|postings| postings.get(key.as_slice()))
                 .flatten()
                 .copied()
@@ -1116,8 +1120,7 @@ impl Store {
         }
         let p = self.lock();
         let wanted = pending_key(index.byte(), prefix);
-        let flushing = p.in_flight.as_ref().map(|f| f.postings.keys());
-        for key in p.postings.keys().chain(flushing.into_iter().flatten()) {
+        for key in p.unwritten().flat_map(|postings| postings.keys()) {
             if !key.starts_with(&wanted) {
                 continue;
             }
